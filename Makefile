@@ -1,0 +1,41 @@
+# setbench — every target creates or reuses the project virtual env (.venv) from a clean checkout.
+#
+#   make bench            run the default profile (results/table1.md)
+#   make test             run the tests
+#   make bench PROFILE=paper AMAZON=path/to/registries.csv
+#
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.setbench-installed
+PROFILE ?= default
+# The Amazon apparel registry file, when it lies where this project's shared data lives.
+AMAZON ?= $(wildcard ../shared/data/amazon/1_100_100_100_apparel_regs.csv)
+BENCH_ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: install bench test lock clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "setbench needs Python 3.11 (found %s); set PYTHON=/path/to/python3.11" % sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $@
+
+bench: $(STAMP)
+	$(BIN)/python -m setbench.benchmarks run --profile $(PROFILE) $(if $(AMAZON),--amazon "$(AMAZON)") $(BENCH_ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Re-pin requirements.lock from the current env (after editing pyproject.toml's pins).
+lock: $(STAMP)
+	@{ sed -n '1,3p' requirements.lock; $(BIN)/python -m pip freeze --all --exclude-editable \
+	   | grep -v -e '^pip==' -e '^wheel==' | sed 's/^torch==\([0-9.]*\)+cpu/torch==\1/'; } > requirements.lock.new
+	@mv requirements.lock.new requirements.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache

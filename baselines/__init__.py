@@ -1,0 +1,17 @@
+"""PyTorch baselines of Ou et al. (2022): DiffMF (and, sharing its parts, the EquiVSet variants)."""
+
+from .diffmf import DiffMF, DiffMFConfig, unrolled_psi
+from .mean_field import draw_uniforms, marginal_gains, mean_field_step
+from .set_function import SetFunction
+from .training import cross_entropy
+
+__all__ = [
+    "DiffMF",
+    "DiffMFConfig",
+    "SetFunction",
+    "cross_entropy",
+    "draw_uniforms",
+    "marginal_gains",
+    "mean_field_step",
+    "unrolled_psi",
+]

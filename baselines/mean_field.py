@@ -1,0 +1,85 @@
+"""The mean-field map of Eq. (8) in PyTorch, with Monte Carlo estimates of ``∇_ψ F̃`` (Eq. 6).
+
+``∂F̃/∂ψ_j = E_{S∼q(ψ)}[F(S ∪ {j}) − F(S ∖ {j})]``. With ``m`` hard Bernoulli samples
+``S = {i : u_i < ψ_i}`` (Alg. 1 line 8) the estimate is piecewise constant in ψ, so its derivative
+with respect to ψ is zero; whether autograd still *keeps* the graph through the samples is the
+difference between DiffMF as published (``torch.bernoulli`` keeps a zero-derivative node) and DiffMF
+with ψ detached between steps — the gradients are identical, the memory is not.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .set_function import SetFunction
+
+__all__ = ["draw_uniforms", "marginal_gains", "mean_field_step"]
+
+
+class _ZeroDerivativeThreshold(torch.autograd.Function):
+    """``1[u < ψ]`` with a zero derivative that keeps ψ in the graph, like ``torch.bernoulli``."""
+
+    @staticmethod
+    def forward(ctx, u, psi):
+        ctx.psi_shape = psi.shape
+        return (u < psi).to(psi.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return None, grad.new_zeros(ctx.psi_shape)
+
+
+def draw_uniforms(generator: torch.Generator, batch: int, v_size: int, samples: int, shared: bool) -> torch.Tensor:
+    """Uniforms behind the Bernoulli samples: ``[B, m, |V|]`` if ``shared`` else ``[B, m, |V|, |V|]``.
+
+    Entry ``[b, l, j, i]`` decides whether item ``i`` is in coordinate ``j``'s ``l``-th sample.
+    """
+    shape = (batch, samples, v_size) if shared else (batch, samples, v_size, v_size)
+    return torch.rand(shape, generator=generator, device=generator.device)
+
+
+def _membership(u: torch.Tensor, psi: torch.Tensor, keep_graph: bool) -> torch.Tensor:
+    if keep_graph:
+        return _ZeroDerivativeThreshold.apply(u, psi)
+    return (u < psi.detach()).to(psi.dtype)
+
+
+def marginal_gains(model: SetFunction, a: torch.Tensor, psi: torch.Tensor, mask: torch.Tensor,
+                   u: torch.Tensor, *, keep_graph: bool = False) -> torch.Tensor:
+    """Monte Carlo ``∇_ψ F̃(ψ)``: the mean over samples of ``F(S ∪ {j}) − F(S ∖ {j})``.
+
+    Args:
+        model: the set function.
+        a: float ``[B, |V|, hidden]`` element terms ``W₁ φ(x_i)``.
+        psi: float ``[B, |V|]`` current marginals.
+        mask: bool ``[B, |V|]`` valid positions (padding never joins a sample).
+        u: uniforms from :func:`draw_uniforms`, ``[B, m, |V|, |V|]`` or ``[B, m, |V|]`` (shared).
+        keep_graph: keep ψ in the autograd graph through the samples (as published).
+
+    Returns:
+        float ``[B, |V|]``; zero at padding positions.
+    """
+    valid = mask.to(a.dtype)
+    if u.dim() == 4:
+        # Fresh subset per coordinate j, drawn with ψ_j ← 0 (Alg. 1 line 8): j ∉ S.
+        v = psi.shape[1]
+        others = 1.0 - torch.eye(v, dtype=a.dtype, device=a.device)
+        member = _membership(u, psi[:, None, None, :], keep_graph) * valid[:, None, None, :] * others
+        z_without = torch.einsum("bmji,bih->bmjh", member, a)       # z(S), S ∌ j
+        z_with = z_without + a[:, None, :, :]                        # z(S ∪ {j})
+        gains = model.value(z_with) - model.value(z_without)         # [B, m, |V|]
+    else:
+        # One subset per sample, shared by all coordinates; F(S) is evaluated once.
+        member = _membership(u, psi[:, None, :], keep_graph) * valid[:, None, :]      # [B, m, |V|]
+        z = torch.einsum("bmi,bih->bmh", member, a)
+        toggled = z[:, :, None, :] + (1.0 - 2.0 * member)[..., None] * a[:, None]       # z(S △ {j})
+        f_set, f_toggled = model.value(z)[..., None], model.value(toggled)
+        gains = torch.where(member > 0, f_set - f_toggled, f_toggled - f_set)
+    return gains.mean(dim=1) * valid
+
+
+def mean_field_step(model: SetFunction, a: torch.Tensor, psi: torch.Tensor, mask: torch.Tensor,
+                    u: torch.Tensor, *, keep_graph: bool = False) -> torch.Tensor:
+    """One application of Eq. (8): ``ψ ← σ(∇_ψ F̃(ψ))``, zero at padding. Shapes as :func:`marginal_gains`."""
+    gains = marginal_gains(model, a, psi, mask, u, keep_graph=keep_graph)
+    return torch.sigmoid(gains) * mask.to(gains.dtype)

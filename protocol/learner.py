@@ -1,0 +1,198 @@
+"""The algorithm interface (``fit`` / ``predict`` / ``diagnostics``) and its shared implementation.
+
+Arrays cross this interface as NumPy; no tensor reaches the runner. A framework implements the
+five hooks of :class:`SetLearner` (initialise, one training step, ψ for one batch, snapshot,
+restore); the base class owns batching, negative sampling, early stopping, the prediction rule
+and timing, so they are identical for PyTorch and JAX algorithms.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+import time
+from typing import Any, ClassVar, Mapping, NamedTuple, Protocol, runtime_checkable
+
+import numpy as np
+
+from setbench.datasets import SetSplit
+
+from .batching import epoch_batches, loss_mask
+from .jaccard import mean_jaccard, top_k_subsets
+from .training import RunStatus, TrainConfig, TrainingHistory, early_stopped_training
+
+__all__ = ["SetAlgorithm", "SetLearner", "Batch", "NotFittedError"]
+
+
+@runtime_checkable
+class SetAlgorithm(Protocol):
+    """What the runner needs from an algorithm."""
+
+    name: str
+
+    def fit(self, train: SetSplit, valid: SetSplit, *, seed: int) -> "SetAlgorithm": ...
+
+    def predict(self, split: SetSplit) -> np.ndarray: ...  # bool [n_sets, |V|]
+
+    def diagnostics(self) -> Mapping[str, Any]: ...
+
+
+class NotFittedError(RuntimeError):
+    """``predict`` or ``diagnostics`` called before ``fit``."""
+
+
+class Batch(NamedTuple):
+    """One minibatch of ground sets, as NumPy arrays.
+
+    Attributes:
+        x: float32 ``[b, |V|, *item_shape]`` item features in ground-set order.
+        mask: bool ``[b, |V|]`` valid (non-padding) positions.
+        optimal: bool ``[b, |V|]`` ``S*``.
+        loss_mask: bool ``[b, |V|]`` positions entering Eq. (4) (``S*`` plus sampled negatives);
+            all ``False`` at inference.
+    """
+
+    x: np.ndarray
+    mask: np.ndarray
+    optimal: np.ndarray
+    loss_mask: np.ndarray
+
+
+def _batch(split: SetSplit, rows: np.ndarray, losses: np.ndarray | None) -> Batch:
+    optimal = split.optimal[rows]
+    return Batch(
+        x=split.set_features(rows),
+        mask=split.mask[rows],
+        optimal=optimal,
+        loss_mask=losses[rows] if losses is not None else np.zeros_like(optimal),
+    )
+
+
+class SetLearner(abc.ABC):
+    """Shared ``fit`` / ``predict`` for set-function learners trained by minibatch epochs.
+
+    Subclasses set ``name`` and implement the hooks. The constructor stores the configuration and
+    nothing else (scikit-learn convention); fitted state ends in ``_``.
+
+    Hooks:
+        _initialize(train, seed): build parameters and optimiser state; may compile. Must set
+            ``self.compile_seconds_`` (0.0 where nothing is compiled).
+        _train_step(batch, step) -> loss: one optimiser step; returns the batch loss (a scalar,
+            a framework scalar is fine: it is read once per epoch).
+        _psi(batch, batch_index) -> float ``[b, |V|]``: the method's own inference from
+            ψ⁰ = 0.5; randomness must be a function of ``(seed, batch_index)`` only, so that
+            scoring the same split twice gives the same ψ.
+        _snapshot() / _restore(state): copy and reload the parameters.
+        _method_diagnostics() -> dict: method-specific figures (e.g. fixed-point iterations).
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, config):
+        self.config = config
+
+    # -- hooks -----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def _initialize(self, train: SetSplit, seed: int) -> None: ...
+
+    @abc.abstractmethod
+    def _train_step(self, batch: Batch, step: int) -> Any: ...
+
+    @abc.abstractmethod
+    def _psi(self, batch: Batch, batch_index: int) -> np.ndarray: ...
+
+    @abc.abstractmethod
+    def _snapshot(self) -> Any: ...
+
+    @abc.abstractmethod
+    def _restore(self, state: Any) -> None: ...
+
+    def _method_diagnostics(self) -> dict[str, Any]:
+        return {}
+
+    @property
+    def train_config(self) -> TrainConfig:
+        return self.config.train
+
+    # -- public API ------------------------------------------------------------------------
+    def fit(self, train: SetSplit, valid: SetSplit, *, seed: int, progress: bool = True) -> "SetLearner":
+        """Train on ``train`` with early stopping on the validation JC of ``valid``.
+
+        Returns:
+            ``self``, with ``history_`` (a :class:`TrainingHistory`), ``seed_`` and timings set.
+        """
+        for split in (train, valid):
+            if not isinstance(split, SetSplit):
+                raise TypeError(f"{self.name}.fit expects SetSplit records, got {type(split).__name__}")
+        if train.item_shape != valid.item_shape:
+            raise ValueError(f"{self.name}.fit: train items {train.item_shape} and valid items {valid.item_shape} differ")
+        cfg = self.train_config
+        self.seed_ = int(seed)
+        data_rng = np.random.default_rng([self.seed_, 0x5E7])
+        start = time.perf_counter()
+        self._initialize(train, self.seed_)
+        self._step = 0
+
+        def train_epoch(epoch: int) -> float:
+            losses_mask = loss_mask(train.optimal, train.mask, cfg.neg_num, data_rng)
+            losses = []
+            for rows in epoch_batches(train.n_sets, cfg.batch_size, data_rng):
+                losses.append((self._train_step(_batch(train, rows, losses_mask), self._step), len(rows)))
+                self._step += 1
+            values = np.array([float(loss) for loss, _ in losses])
+            weights = np.array([n for _, n in losses], dtype=np.float64)
+            return float(np.sum(values * weights) / weights.sum())
+
+        self.history_: TrainingHistory = early_stopped_training(
+            train_epoch=train_epoch,
+            validate=lambda: mean_jaccard(self.predict(valid), valid.optimal),
+            snapshot=self._snapshot,
+            restore=self._restore,
+            config=cfg,
+            description=f"{self.name}",
+            progress=progress,
+        )
+        self.fit_seconds_ = time.perf_counter() - start
+        return self
+
+    def scores(self, split: SetSplit) -> np.ndarray:
+        """float64 ``[n_sets, |V|]``: ψ from the method's own inference (deterministic given the seed)."""
+        if not hasattr(self, "seed_"):
+            raise NotFittedError(f"{self.name} is not fitted yet: call fit(train, valid, seed=...) first")
+        size = self.train_config.eval_batch_size
+        parts = [
+            np.asarray(self._psi(_batch(split, np.arange(i, min(i + size, split.n_sets)), None), i // size))
+            for i in range(0, split.n_sets, size)
+        ]
+        return np.concatenate(parts).astype(np.float64)
+
+    def predict(self, split: SetSplit) -> np.ndarray:
+        """bool ``[n_sets, |V|]``: the top-``|S*|`` positions of ψ per set (Ou et al.'s protocol)."""
+        return top_k_subsets(self.scores(split), split.subset_sizes, split.mask)
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Status, epochs, timings and method-specific figures of the last ``fit``."""
+        self._check_fitted()
+        history = self.history_
+        epochs = history.epoch_seconds
+        return {
+            "status": history.status.value,
+            "message": history.message,
+            "epochs": history.epochs,
+            "best_epoch": history.best_epoch,
+            "valid_jc": history.best_valid_jc,
+            "fit_seconds": self.fit_seconds_,
+            "compile_seconds": self.compile_seconds_,
+            "epoch_seconds": float(np.mean(epochs)) if epochs else math.nan,
+            "valid_seconds": float(np.mean(history.valid_seconds)) if history.valid_seconds else math.nan,
+            **self._method_diagnostics(),
+        }
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "history_"):
+            raise NotFittedError(f"{self.name} is not fitted yet: call fit(train, valid, seed=...) first")
+
+    @property
+    def status(self) -> RunStatus:
+        self._check_fitted()
+        return self.history_.status

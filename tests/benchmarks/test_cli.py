@@ -1,0 +1,76 @@
+"""Bad input fails before any job runs, with one line naming the problem, exit 2 and no results."""
+
+import json
+
+import pytest
+
+from setbench.benchmarks.cli import main
+
+
+def _assert_no_results(folder):
+    assert not (folder / "runs").exists() and not (folder / "results.csv").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--algorithms", "DiffNF"], "invalid choice: 'DiffNF'"),
+    (["--datasets", "moonz"], "invalid choice: 'moonz'"),
+    (["--profile", "fast"], "invalid choice: 'fast'"),
+])
+def test_unknown_names_list_the_valid_ones(tmp_path, capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--results", str(tmp_path), *argv])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    _assert_no_results(tmp_path)
+
+
+@pytest.mark.parametrize("flag, field", [("--n-train", "n_train"), ("--v-size", "v_size"), ("--s-size", "s_size")])
+def test_non_positive_sizes(tmp_path, capsys, flag, field):
+    assert main(["run", "--profile", "smoke", "--results", str(tmp_path), flag, "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"setbench: error: SyntheticConfig.{field} must be a positive integer, got 0"]
+    _assert_no_results(tmp_path)
+
+
+def test_non_positive_epochs(tmp_path, capsys):
+    assert main(["run", "--profile", "smoke", "--results", str(tmp_path), "--max-epochs", "0"]) == 2
+    assert "TrainConfig.max_epochs must be a positive integer, got 0" in capsys.readouterr().err
+    _assert_no_results(tmp_path)
+
+
+def test_missing_amazon_file(tmp_path, capsys):
+    missing = tmp_path / "absent_regs.csv"
+    assert main(["run", "--profile", "smoke", "--results", str(tmp_path / "out"), "--amazon", str(missing)]) == 2
+    assert f"{missing}: file not found" in capsys.readouterr().err
+    _assert_no_results(tmp_path / "out")
+
+
+def test_malformed_amazon_file(tmp_path, capsys):
+    bad = tmp_path / "bad_regs.csv"
+    bad.write_text("1 2 3\n4 five 6\n")
+    assert main(["run", "--profile", "smoke", "--results", str(tmp_path / "out"), "--amazon", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["setbench: error: bad_regs.csv:2: item id 'five' is not an integer"]
+    _assert_no_results(tmp_path / "out")
+
+
+@pytest.mark.slow
+def test_sweep_writes_records_and_tables_and_resumes(tmp_path):
+    argv = ["run", "--profile", "smoke", "--results", str(tmp_path), "--algorithms", "DiffMF",
+            "--datasets", "gaussian", "--no-progress"]
+    assert main(argv) == 0
+    records = list((tmp_path / "runs").glob("*.json"))
+    assert len(records) == 1
+    record = json.loads(records[0].read_text())
+    assert record["status"] == "ok" and 0 <= record["test_jc"] <= 100
+    assert record["memory_measure"] in ("process_peak_rss", "nvml_device_used") and record["memory_peak_bytes"] > 0
+    for field in ("epochs", "epoch_seconds", "compile_seconds", "fit_seconds", "fp_iterations_mean",
+                  "versions", "config", "code_version", "valid_jc"):
+        assert field in record
+    assert (tmp_path / "results.csv").exists()
+    table = (tmp_path / "table1-smoke.md").read_text()
+    assert "| gaussian | setbench |" in table and "Özcan et al. 2025" in table
+
+    finished = record["finished_at"]
+    assert main(argv) == 0  # resumed: the finished job is skipped
+    assert json.loads(records[0].read_text())["finished_at"] == finished

@@ -1,0 +1,116 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from setbench.idiffmf import FixedPointConfig, implicit_solver, solve
+
+
+def _affine_problem(batch=4, v=5, seed=0):
+    """T_b(ψ) = A_b ψ + c_b with ‖A_b‖₂ = ρ_b < 1 (a different contraction per set)."""
+    rng = np.random.default_rng(seed)
+    rates = np.linspace(0.1, 0.8, batch)
+    a = []
+    for rate in rates:
+        m = rng.standard_normal((v, v))
+        a.append(rate * m / np.linalg.norm(m, 2))
+    a, c = np.stack(a), rng.standard_normal((batch, v))
+    exact = np.linalg.solve(np.eye(v)[None] - a, c[..., None])[..., 0]
+    return jnp.asarray(a), jnp.asarray(c), exact, rates
+
+
+def _affine(psi, a, c):
+    return jnp.einsum("bij,bj->bi", a, psi) + c
+
+
+@pytest.mark.parametrize("solver", ["fixed_point", "anderson"])
+def test_known_answer_and_per_set_iterations(solver):
+    a, c, exact, _ = _affine_problem()
+    cfg = FixedPointConfig(solver=solver, tol=1e-6, max_iter=200)
+    psi, info = jax.jit(lambda a, c: solve(_affine, jnp.zeros_like(c), (a, c), cfg))(a, c)
+    np.testing.assert_allclose(psi, exact, atol=1e-5)
+    assert bool(info.converged.all())
+    assert (np.asarray(info.residual) <= 1e-6).all()
+    if solver == "fixed_point":
+        iterations = np.asarray(info.iterations)
+        # Slower contraction, more iterations: each set is judged on its own.
+        assert (np.diff(iterations) >= 0).all() and iterations[0] < iterations[-1]
+
+
+def test_anderson_needs_fewer_iterations_than_plain_iteration():
+    a, c, _, _ = _affine_problem(v=8, seed=1)
+    runs = {s: solve(_affine, jnp.zeros_like(c), (a, c), FixedPointConfig(solver=s, max_iter=500))[1]
+            for s in ("fixed_point", "anderson")}
+    assert int(runs["anderson"].iterations.max()) < int(runs["fixed_point"].iterations.max())
+
+
+def test_tolerance_does_not_depend_on_the_batch():
+    a, c, _, _ = _affine_problem()
+    cfg = FixedPointConfig(max_iter=200)
+    _, together = solve(_affine, jnp.zeros_like(c), (a, c), cfg)
+    for b in range(c.shape[0]):
+        _, alone = solve(_affine, jnp.zeros_like(c[b:b + 1]), (a[b:b + 1], c[b:b + 1]), cfg)
+        assert int(alone.iterations[0]) == int(together.iterations[b])
+
+
+def test_zero_tolerance_runs_exactly_max_iter():
+    a, c, _, _ = _affine_problem()
+    _, info = solve(_affine, jnp.zeros_like(c), (a, c), FixedPointConfig(tol=0.0, max_iter=7))
+    assert (np.asarray(info.iterations) == 7).all()
+
+
+def test_iteration_cap_reports_not_converged():
+    a, c, _, _ = _affine_problem()
+    _, info = solve(_affine, jnp.zeros_like(c), (a * 1.2, c), FixedPointConfig(max_iter=3))
+    assert not bool(info.converged.any())
+
+
+def test_nan_is_never_converged_and_stops_the_loop():
+    def nan_map(psi, c):
+        return psi * jnp.nan + c
+
+    c = jnp.ones((2, 3))
+    _, info = solve(nan_map, jnp.zeros_like(c), (c,), FixedPointConfig(max_iter=50))
+    assert not bool(info.converged.any())
+    assert int(info.iterations.max()) == 1
+    assert np.isnan(np.asarray(info.residual)).all()
+
+
+@pytest.mark.parametrize("backward", ["normal_cg", "gmres"])
+def test_implicit_gradient_matches_finite_differences(backward):
+    """Thm. 4.3 on a smooth contractive map, in float64."""
+    with jax.enable_x64(True):
+        rng = np.random.default_rng(0)
+        w = jnp.asarray(0.4 * rng.standard_normal((3, 4, 4)) / 2.0)
+        theta = jnp.asarray(rng.standard_normal((3, 4)))
+        weights = jnp.asarray(rng.standard_normal((3, 4)))
+
+        def T(psi, w, theta):
+            return 0.5 * jnp.tanh(jnp.einsum("bij,bj->bi", w, psi) + theta)
+
+        cfg = FixedPointConfig(tol=1e-12, max_iter=500, backward=backward, backward_tol=1e-12, backward_max_iter=100)
+        solver = implicit_solver(T, cfg)
+
+        def objective(theta):
+            psi, _ = solver(jnp.zeros_like(theta), w, theta)
+            return jnp.sum(weights * psi)
+
+        grad = jax.grad(objective)(theta)
+        eps = 1e-6
+        fd = np.zeros(theta.shape)
+        for idx in np.ndindex(theta.shape):
+            step = jnp.zeros_like(theta).at[idx].set(eps)
+            fd[idx] = (objective(theta + step) - objective(theta - step)) / (2 * eps)
+        np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"solver": "newton"}, "solver must be one of"),
+    ({"backward": "lu"}, "backward must be one of"),
+    ({"tol": -1.0}, "tol must be a finite number >= 0"),
+    ({"max_iter": 0}, "max_iter must be a positive integer"),
+    ({"solver": "anderson", "anderson_history": 1}, "anderson_history must be >= 2"),
+])
+def test_config_validation(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        FixedPointConfig(**kwargs)
