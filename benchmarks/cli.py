@@ -7,6 +7,7 @@ before any job starts, with one line naming the problem and exit status 2.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from setbench.datasets import DataFileError
 
 from .profiles import PROFILES, get_profile
 from .registry import ALGORITHMS, DATASETS, UnknownNameError
-from .runner import expand, run_jobs, validate_data
+from .runner import expand, run_jobs, validate_configs, validate_data
 from .store import RecordStore, atomic_write_text, write_results_csv
 from .tables import render_table1
 
@@ -39,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
                      help=f"subset of datasets ({', '.join(DATASETS)})")
     run.add_argument("--seeds", nargs="+", type=int, metavar="SEED", help="model seeds")
     run.add_argument("--max-epochs", type=int, help="override the profile's epoch budget")
+    run.add_argument("--set", dest="settings", action="append", default=[], metavar="ALGO.FIELD=VALUE",
+                     help="override an algorithm's config field, e.g. DiffMF.iterations=1 or "
+                          "iDiffMF_2.fixed_point.solver=anderson (VALUE is JSON, else a string); repeatable")
     for flag in _SIZE_FLAGS:
         run.add_argument(f"--{flag.replace('_', '-')}", type=int, help=f"synthetic datasets: {flag}")
     run.add_argument("--results", type=Path, default=Path("results"), help="results folder (default: %(default)s)")
@@ -69,12 +73,36 @@ def _write_outputs(results: Path, profile: str, records: list[dict]) -> Path:
     return path
 
 
+def _parse_settings(items: list[str]) -> dict[str, dict]:
+    """``["DiffMF.iterations=1", ...]`` → ``{"DiffMF": {"iterations": 1}}`` (dots nest)."""
+    overrides: dict[str, dict] = {}
+    for item in items:
+        target, sep, text = item.partition("=")
+        algorithm, dot, path = target.partition(".")
+        if not sep or not dot or not path:
+            raise ValueError(f"--set {item!r}: expected ALGORITHM.FIELD=VALUE, e.g. DiffMF.iterations=1")
+        if algorithm not in ALGORITHMS:
+            raise UnknownNameError(f"--set {item!r}: unknown algorithm {algorithm!r}; choose from {', '.join(ALGORITHMS)}")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        node = overrides.setdefault(algorithm, {})
+        *parents, leaf = path.split(".")
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[leaf] = value
+    return overrides
+
+
 def _run(args) -> int:
     profile = get_profile(args.profile)
     sizes = {flag: getattr(args, flag) for flag in _SIZE_FLAGS if getattr(args, flag) is not None}
     train = {"max_epochs": args.max_epochs} if args.max_epochs is not None else {}
     jobs = expand(profile, amazon=args.amazon, algorithms=args.algorithms, datasets=args.datasets,
-                  seeds=args.seeds, train_overrides=train, size_overrides=sizes)
+                  seeds=args.seeds, train_overrides=train, size_overrides=sizes,
+                  algorithm_overrides=_parse_settings(args.settings))
+    validate_configs(jobs)
     validate_data(jobs)
     records = run_jobs(jobs, RecordStore(args.results / "runs"), force=args.force, progress=args.progress)
     path = _write_outputs(args.results, profile.name, records)

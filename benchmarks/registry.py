@@ -1,7 +1,8 @@
 """The one place that knows every algorithm and dataset, by name.
 
-Frameworks are imported lazily, inside the factories, so that naming, validating and scheduling
-jobs never imports PyTorch or JAX; each job imports what it needs in its own process.
+Frameworks are imported lazily, inside the factories: listing and scheduling jobs imports neither
+PyTorch nor JAX. Constructing an algorithm (which only validates and stores its config) imports its
+framework; training happens in each job's own fresh process.
 """
 
 from __future__ import annotations

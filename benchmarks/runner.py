@@ -28,7 +28,7 @@ from .profiles import Profile
 from .registry import ALGORITHMS, DATASETS, UnknownNameError, load_dataset
 from .store import RecordStore
 
-__all__ = ["Job", "expand", "execute", "run_jobs", "validate_data"]
+__all__ = ["Job", "expand", "execute", "run_jobs", "validate_configs", "validate_data"]
 
 #: Statuses of a finished cell; ``failed`` cells are retried on the next run.
 FINISHED = ("ok", "nonfinite", "not_converged")
@@ -67,12 +67,15 @@ class Job:
 def expand(profile: Profile, *, amazon: str | None = None, algorithms: Sequence[str] | None = None,
            datasets: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
            train_overrides: Mapping[str, Any] | None = None,
-           size_overrides: Mapping[str, int] | None = None) -> list[Job]:
+           size_overrides: Mapping[str, int] | None = None,
+           algorithm_overrides: Mapping[str, Mapping[str, Any]] | None = None) -> list[Job]:
     """The profile's jobs, optionally narrowed or overridden.
 
     Args:
         amazon: path of an Amazon registry file or archive folder; adds ``amazon_apparel`` (or keeps
             the ``amazon_*`` datasets named in ``datasets``).
+        algorithm_overrides: per-algorithm config options merged over the profile's, e.g.
+            ``{"DiffMF": {"keep_unrolled_graph": False}}``.
 
     Raises:
         UnknownNameError: for unregistered algorithm or dataset names.
@@ -89,21 +92,42 @@ def expand(profile: Profile, *, amazon: str | None = None, algorithms: Sequence[
             raise UnknownNameError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
     train = dataclasses.replace(profile.train, **(train_overrides or {}))
     sizes = {**profile.synthetic_sizes, **(size_overrides or {})}
+    options = {name: _merged(profile.algorithm_options.get(name, {}), (algorithm_overrides or {}).get(name, {}))
+               for name in chosen_algorithms}
     jobs = []
-    for dataset in chosen_datasets:
-        if dataset.startswith("amazon_"):
-            data_options = {"path": str(Path(amazon).resolve()) if amazon else None}
-        else:
-            data_options = {"sizes": sizes}
-        for algorithm in chosen_algorithms:
-            for seed in seeds if seeds is not None else profile.seeds:
+    # Seed-major order: an interrupted sweep has the first seeds of every cell, not all seeds of a few.
+    for seed in seeds if seeds is not None else profile.seeds:
+        for dataset in chosen_datasets:
+            if dataset.startswith("amazon_"):
+                data_options = {"path": str(Path(amazon).resolve()) if amazon else None}
+            else:
+                data_options = {"sizes": sizes}
+            for algorithm in chosen_algorithms:
                 jobs.append(Job(
                     profile=profile.name, algorithm=algorithm, dataset=dataset, seed=int(seed),
                     data_seed=profile.data_seed, data_options=data_options,
-                    algorithm_options=dict(profile.algorithm_options.get(algorithm, {})),
-                    train=dataclasses.asdict(train), threads=profile.threads,
+                    algorithm_options=options[algorithm], train=dataclasses.asdict(train), threads=profile.threads,
                 ))
     return jobs
+
+
+def _merged(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``update``, recursively for nested dicts."""
+    merged = dict(base)
+    for key, value in update.items():
+        merged[key] = _merged(merged[key], value) if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping) else value
+    return merged
+
+
+def validate_configs(jobs: Sequence[Job]) -> None:
+    """Construct every job's algorithm (cheap: constructors only store a validated config), so that
+    bad options fail before any job runs."""
+    from setbench.protocol import TrainConfig
+
+    from .registry import make_algorithm
+
+    for job in jobs:
+        make_algorithm(job.algorithm, TrainConfig(**job.train), job.algorithm_options)
 
 
 def validate_data(jobs: Sequence[Job]) -> None:

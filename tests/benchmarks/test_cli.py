@@ -74,3 +74,16 @@ def test_sweep_writes_records_and_tables_and_resumes(tmp_path):
     finished = record["finished_at"]
     assert main(argv) == 0  # resumed: the finished job is skipped
     assert json.loads(records[0].read_text())["finished_at"] == finished
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("DiffMF.iterationz=3", "DiffMFConfig has no option 'iterationz'; valid: model, mean_field, iterations"),
+    ("DiffMF.iterations=0", "DiffMFConfig.iterations must be a positive integer, got 0"),
+    ("iDiffMF_2.fixed_point.solver=newton", "FixedPointConfig.solver must be one of"),
+    ("DiffNF.iterations=3", "unknown algorithm 'DiffNF'; choose from DiffMF"),
+    ("DiffMF=3", "expected ALGORITHM.FIELD=VALUE"),
+])
+def test_bad_algorithm_settings(tmp_path, capsys, setting, message):
+    assert main(["run", "--profile", "smoke", "--results", str(tmp_path), "--set", setting]) == 2
+    assert message in capsys.readouterr().err
+    _assert_no_results(tmp_path)

@@ -37,3 +37,19 @@ def test_table_excludes_non_ok_runs_and_says_so():
     assert "| gaussian | setbench | 91.00 ± 1.41 (n=2) | — |" in table
     assert "nonfinite ×1" in table and "failed ×1" in table
     assert "90.96 ± 0.05" in table  # the paper's DiffMF figure beside ours
+
+
+def test_algorithm_overrides_reach_the_jobs_and_their_keys():
+    base = expand(get_profile("smoke"), algorithms=["iDiffMF_2"], datasets=["moons"])
+    changed = expand(get_profile("smoke"), algorithms=["iDiffMF_2"], datasets=["moons"],
+                     algorithm_overrides={"iDiffMF_2": {"fixed_point": {"solver": "anderson"}}})
+    assert changed[0].algorithm_options["fixed_point"] == {"solver": "anderson"}
+    assert changed[0].algorithm_options["model"] == base[0].algorithm_options["model"]  # merged, not replaced
+    assert changed[0].key != base[0].key
+
+
+def test_jobs_are_ordered_seed_major():
+    profile = get_profile("paper")
+    jobs = expand(profile)
+    per_seed = len(profile.algorithms) * len(profile.datasets)
+    assert [j.seed for j in jobs[:per_seed]] == [0] * per_seed and jobs[per_seed].seed == 1
