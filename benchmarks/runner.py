@@ -146,7 +146,7 @@ def _limit_threads(threads: int) -> None:
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # honest device-memory readings
 
 
-def execute(job: Job) -> dict[str, Any]:
+def execute(job: Job, progress: bool = True) -> dict[str, Any]:
     """Run one job (in the calling process) and return its record. Never raises for a job failure."""
     _limit_threads(job.threads)
     from setbench.protocol import TrainConfig, mean_jaccard
@@ -171,9 +171,9 @@ def execute(job: Job) -> dict[str, Any]:
         start = time.perf_counter()
         if sampler is not None:
             with sampler:
-                algorithm.fit(data.train, data.valid, seed=job.seed)
+                algorithm.fit(data.train, data.valid, seed=job.seed, progress=progress)
         else:
-            algorithm.fit(data.train, data.valid, seed=job.seed)
+            algorithm.fit(data.train, data.valid, seed=job.seed, progress=progress)
         diagnostics = dict(algorithm.diagnostics())
         test_jc = math.nan
         if diagnostics["status"] == "ok":
@@ -223,7 +223,7 @@ def run_jobs(jobs: Sequence[Job], store: RecordStore, *, force: bool = False, pr
         bar.set_postfix_str(job.label)
         with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
             try:
-                record = pool.submit(execute, job).result()
+                record = pool.submit(execute, job, progress).result()
             except concurrent.futures.process.BrokenProcessPool:
                 record = _failed(job, "the job's process died (killed, out of memory or crashed)")
         store.put(record)
