@@ -59,6 +59,7 @@ def diverse_exemplars(molecules: Sequence[str], *, kind: str, seed: int) -> np.n
         fingerprints.append(Chem.RDKFingerprint(mol))
     similarity = np.array([DataStructs.BulkTanimotoSimilarity(fp, fingerprints) for fp in fingerprints])
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)  # no exemplars: the caller redraws
+        warnings.filterwarnings("ignore", message="All samples have mutually equal similarities")
         model = AffinityPropagation(affinity="precomputed", random_state=seed).fit(similarity)
     return np.asarray(model.cluster_centers_indices_, dtype=np.int64).reshape(-1)

@@ -198,10 +198,11 @@ def source_status(source: Source, root: Path) -> SourceStatus:
 
 
 def _hand_placement(source: Source, folder: Path) -> str:
-    return (f"place the file(s) by hand in {folder}/ — the archive(s) "
-            f"{', '.join(f.name for f in source.files)} or their extracted contents "
-            f"({', '.join(source.expects[:4])}{', …' if len(source.expects) > 4 else ''}) — then run "
-            f"`python -m setbench.benchmarks data {source.name}` again")
+    files = ", ".join(f.name for f in source.files)
+    if any(f.extract for f in source.files):
+        expected = f"{', '.join(source.expects[:4])}{', …' if len(source.expects) > 4 else ''}"
+        files += f" (or the archive's extracted contents: {expected})"
+    return f"place {files} by hand in {folder}/, then run `python -m setbench.benchmarks data {source.name}` again"
 
 
 def _download(remote: RemoteFile, target: Path, source: Source, progress: bool) -> None:
@@ -221,12 +222,14 @@ def _download(remote: RemoteFile, target: Path, source: Source, progress: bool) 
                 from tqdm.auto import tqdm
 
                 total = int(response.headers.get("Content-Length") or 0) or None
+                received = 0
                 with tqdm(total=total, unit="B", unit_scale=True, desc=remote.name, disable=not progress) as bar:
                     for block in iter(lambda: response.read(1 << 20), b""):
                         out.write(block)
+                        received += len(block)
                         bar.update(len(block))
-                if total is not None and part.stat().st_size != total:
-                    raise OSError(f"connection closed after {part.stat().st_size} of {total} bytes")
+                if total is not None and received != total:
+                    raise OSError(f"connection closed after {received} of {total} bytes")
         os.replace(part, target)
     except KeyboardInterrupt:
         part.unlink(missing_ok=True)
