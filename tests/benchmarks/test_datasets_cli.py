@@ -68,12 +68,12 @@ TINY = {"model": {"embed_dim": 16, "hidden_dim": 32}, "mean_field": {"samples": 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, epochs, margin", [("DiffMF", 3, 10), ("iDiffMF_2", 1, None)])
-def test_digits_trains_through_the_image_encoder(name, epochs, margin):
+@pytest.mark.parametrize("name, epochs, n_train, margin", [("DiffMF", 3, 192, 10), ("iDiffMF_2", 1, 64, None)])
+def test_digits_trains_through_the_image_encoder(name, epochs, n_train, margin):
     """The image-encoder path end to end, in both frameworks: contract and deterministic re-scoring;
     DiffMF (the cheaper one on a CPU) also beats chance. iDiffMF_2 needs more epochs than CI affords
     to do so. (Same seed → same fit is checked for every algorithm by tests/test_conformance.py.)"""
-    data = digits(DigitsConfig(v_size=6, n_train=192, n_valid=32, n_test=64), seed=0)
+    data = digits(DigitsConfig(v_size=6, n_train=n_train, n_valid=32, n_test=64), seed=0)
     train = TrainConfig(max_epochs=epochs, batch_size=32, eval_batch_size=64, learning_rate=3e-3, patience=3)
     first = make_algorithm(name, train, TINY).fit(data.train, data.valid, seed=0, progress=False)
     predicted = first.predict(data.test)
