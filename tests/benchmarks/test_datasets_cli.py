@@ -94,3 +94,22 @@ def test_smoke_sweep_on_digits_writes_a_marked_table_row(tmp_path):
     assert record["status"] == "ok" and record["dataset"] == "digits"
     table = (tmp_path / "table1-smoke.md").read_text()
     assert "| digits (not in the paper) | setbench |" in table and "digits is **not in the paper**" in table
+
+
+def test_amazon_datasets_read_the_downloaded_archive_by_default(tmp_path):
+    import pickle
+
+    from setbench.benchmarks import load_dataset
+
+    folder = tmp_path / "data" / "amazon"
+    folder.mkdir(parents=True)
+    with pytest.raises(Exception, match="dataset amazon_toys needs Amazon baby registries.*data amazon"):
+        load_dataset("amazon_toys", 0, {"path": str(folder)})
+    rng = np.random.default_rng(0)
+    (folder / "toys.pickle").write_bytes(pickle.dumps({i: rng.standard_normal(768) for i in range(1, 41)}))
+    (folder / "toys.csv").write_text("\n".join(",".join(map(str, rng.choice(np.arange(1, 41), 5, replace=False)))
+                                               for _ in range(12)) + "\n")
+    job = next(j for j in expand(get_profile("default"), datasets=["amazon_toys"], data_root=tmp_path / "data"))
+    assert job.data_options == {"path": str(folder.resolve())}
+    data = load_dataset("amazon_toys", 0, job.data_options)
+    assert data.name == "amazon_toys" and data.train.features.shape == (40, 768)
