@@ -126,8 +126,9 @@ class PairTable:
 
     @property
     def p_kd(self) -> np.ndarray:
-        """float64 ``[n_pairs]``: pKd = 9 − log₁₀(Kd / nM)."""
-        return 9.0 - np.log10(self.kd)
+        """float64 ``[n_pairs]``: pKd = 9 − log₁₀(Kd / nM) (``inf`` for a recorded Kd of 0)."""
+        with np.errstate(divide="ignore"):
+            return 9.0 - np.log10(self.kd)
 
 
 def read_tdc_table(path: str | Path) -> PairTable:
@@ -135,7 +136,7 @@ def read_tdc_table(path: str | Path) -> PairTable:
 
     Raises:
         DataFileError: naming the file and line of a missing column, a short row, an unparsable or
-            non-positive Kd, or an empty SMILES/sequence.
+            negative Kd, or an empty SMILES/sequence.
     """
     path = Path(path)
     if not path.is_file():
@@ -168,8 +169,8 @@ def read_tdc_table(path: str | Path) -> PairTable:
             kd = float(y)
         except ValueError:
             raise DataFileError(f"{path.name}:{number}: Y {y!r} is not a number (Kd in nM)") from None
-        if not (math.isfinite(kd) and kd > 0):
-            raise DataFileError(f"{path.name}:{number}: Y = {y} is not a positive finite Kd (nM)")
+        if not (math.isfinite(kd) and kd >= 0):
+            raise DataFileError(f"{path.name}:{number}: Y = {y} is not a non-negative finite Kd (nM)")
         if not drug or not target:
             raise DataFileError(f"{path.name}:{number}: empty {'X1 (SMILES)' if not drug else 'X2 (sequence)'}")
         entry = sums.setdefault((drug, target), [0.0, 0, number])

@@ -120,6 +120,7 @@ def sample_sets(labels: np.ndarray, n_sets: int, config: CelebAConfig, rng: np.r
         ``(ground, optimal)``: int64 ``[n_sets, |V|]`` image indices and bool ``[n_sets, |V|]``.
     """
     n_images = labels.shape[0]
+    columns = np.ascontiguousarray(labels.T)  # one contiguous row per attribute: fast pool lookups
     ground = np.empty((n_sets, config.v_size), dtype=np.int64)
     optimal = np.zeros((n_sets, config.v_size), dtype=bool)
     for row in range(n_sets):
@@ -130,8 +131,8 @@ def sample_sets(labels: np.ndarray, n_sets: int, config: CelebAConfig, rng: np.r
                 continue
             pair = rng.choice(present, size=2, replace=False)
             s_size = int(rng.integers(config.s_min, config.s_max + 1))
-            both = np.flatnonzero(labels[:, pair[0]] & labels[:, pair[1]])
-            neither = np.flatnonzero(~labels[:, pair[0]] & ~labels[:, pair[1]])
+            both = np.flatnonzero(columns[pair[0]] & columns[pair[1]])
+            neither = np.flatnonzero(~(columns[pair[0]] | columns[pair[1]]))
             if both.size < config.v_size or neither.size < s_size:
                 continue
             members = rng.choice(both, size=config.v_size, replace=False)

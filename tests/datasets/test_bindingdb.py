@@ -103,7 +103,7 @@ def test_diversity_oracle_picks_exemplars_among_the_top_third(table):
     ("ID1\tX1\tID2\tX2\n", r"bindingdb_kd.tab:1: header lacks column\(s\) Y"),
     (HEADER + "\nD0\tCCO\tT0\tMKT\n", r"bindingdb_kd.tab:2: 4 tab-separated fields, expected 5 \(the file may be truncated\)"),
     (HEADER + "\nD0\tCCO\tT0\tMKT\t>10000\n", "bindingdb_kd.tab:2: Y '>10000' is not a number"),
-    (HEADER + "\nD0\tCCO\tT0\tMKT\t-3\n", "bindingdb_kd.tab:2: Y = -3 is not a positive finite Kd"),
+    (HEADER + "\nD0\tCCO\tT0\tMKT\t-3\n", "bindingdb_kd.tab:2: Y = -3 is not a non-negative finite Kd"),
 ])
 def test_malformed_tables_name_file_and_line(tmp_path, content, message):
     path = tmp_path / "bindingdb_kd.tab"
