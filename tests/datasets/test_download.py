@@ -98,3 +98,32 @@ def test_unsafe_archive_members_are_refused(tmp_path):
     with pytest.raises(DataFileError, match="refusing to extract '../outside.txt'"):
         fetch(_local_amazon(evil), tmp_path / "data", progress=False)
     assert not (tmp_path / "data" / "outside.txt").exists()
+
+
+def test_google_drive_files_go_through_gdown_into_a_part_file(tmp_path, monkeypatch):
+    gdown = pytest.importorskip("gdown", reason="Google-Drive downloads use gdown")
+    upstream = _amazon_zip(tmp_path / "upstream.zip")
+    calls = []
+
+    def fake_download(*, id, output, quiet):
+        calls.append((id, output))
+        assert output.endswith("amazon_baby_registry.zip.part")
+        with open(output, "wb") as out:
+            out.write(upstream.read_bytes())
+        return output
+
+    monkeypatch.setattr(gdown, "download", fake_download)
+    status = fetch(SOURCES["amazon"], tmp_path / "data", progress=False)
+    assert status.ready and calls == [("1OLbCOTsRyowxw3_AzhxJPVB8VAgjt2Y6", calls[0][1])]
+
+    def refused(*, id, output, quiet):
+        with open(output, "wb") as out:
+            out.write(b"<html>quota exceeded</html>")  # a partial answer, then failure
+        raise RuntimeError("Too many users have viewed or downloaded this file recently")
+
+    monkeypatch.setattr(gdown, "download", refused)
+    with pytest.raises(DownloadError, match=r"could not download list_attr_celeba.txt from "
+                                            r"https://drive.google.com/file/d/0B7EVK8r0v71pblRyaVFSWGxPY0U/view "
+                                            r"\(RuntimeError: Too many users"):
+        fetch(SOURCES["celeba"], tmp_path / "data", progress=False)
+    assert not list((tmp_path / "data" / "celeba").glob("*.part"))
