@@ -3,6 +3,7 @@
 #   make bench            run the default profile (results/table1.md)
 #   make test             run the tests
 #   make bench PROFILE=paper AMAZON=path/to/registries.csv
+#   make data NAME=celeba   download, verify and extract a dataset (NAME=all: every one; none: report)
 #
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV ?= .venv
@@ -12,9 +13,11 @@ PROFILE ?= default
 # The Amazon apparel registry file, when it lies where this project's shared data lives.
 AMAZON ?= $(wildcard ../shared/data/amazon/1_100_100_100_apparel_regs.csv)
 BENCH_ARGS ?=
+NAME ?=
+DATA_DIR ?= data
 PYTEST_ARGS ?=
 
-.PHONY: install bench test lock clean
+.PHONY: install bench test data lock clean
 
 install: $(STAMP)
 
@@ -27,6 +30,9 @@ $(STAMP): pyproject.toml requirements.lock
 
 bench: $(STAMP)
 	$(BIN)/python -m setbench.benchmarks run --profile $(PROFILE) $(if $(AMAZON),--amazon "$(AMAZON)") $(BENCH_ARGS)
+
+data: $(STAMP)
+	$(BIN)/python -m setbench.benchmarks data --data-dir "$(DATA_DIR)" $(NAME)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -1,6 +1,7 @@
 """PyTorch baselines of Ou et al. (2022): DiffMF (and, sharing its parts, the EquiVSet variants)."""
 
 from .diffmf import DiffMF, DiffMFConfig, unrolled_psi
+from .encoders import make_encoder
 from .mean_field import draw_uniforms, marginal_gains, mean_field_step
 from .set_function import SetFunction
 from .training import cross_entropy
@@ -11,6 +12,7 @@ __all__ = [
     "SetFunction",
     "cross_entropy",
     "draw_uniforms",
+    "make_encoder",
     "marginal_gains",
     "mean_field_step",
     "unrolled_psi",

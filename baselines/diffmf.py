@@ -81,7 +81,7 @@ class DiffMF(SetLearner):
 
     def _initialize(self, train, seed):
         with seeded(seed):
-            self.model_ = SetFunction(train.item_shape[-1], self.config.model)
+            self.model_ = SetFunction(train.item_shape, self.config.model, item_kind=train.item_kind)
         self.optimizer_ = make_optimizer(self.model_.parameters(), self.config.train)
         self.generator_ = generator_for(seed, 1)
         self.compile_seconds_ = 0.0

@@ -12,22 +12,27 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from setbench.protocol import SetFunctionConfig
+from setbench.protocol import SetFunctionConfig, resolve_encoder
+
+from .encoders import make_encoder
 
 __all__ = ["SetFunction"]
 
 
 class SetFunction(nn.Module):
-    """``F_θ`` for vector items.
+    """``F_θ`` with the element encoder ``φ`` of the items (``setbench.protocol.encoders``).
 
     Args:
-        in_features: item feature dimension ``d``.
-        config: widths and depth.
+        item_shape: shape of one item, or its dimension ``d`` for vector items.
+        config: widths, depth and encoder.
+        item_kind: what an item is (``SetSplit.item_kind``); picks ``φ`` when ``config.encoder`` is ``"auto"``.
     """
 
-    def __init__(self, in_features: int, config: SetFunctionConfig = SetFunctionConfig()):
+    def __init__(self, item_shape: int | tuple[int, ...], config: SetFunctionConfig = SetFunctionConfig(), *,
+                 item_kind: str = "vector"):
         super().__init__()
-        self.phi = nn.Linear(in_features, config.embed_dim)
+        item_shape = (item_shape,) if isinstance(item_shape, int) else tuple(item_shape)
+        self.phi = make_encoder(resolve_encoder(config.encoder, item_kind, item_shape), item_shape, config.embed_dim)
         self.rho_in = nn.Linear(config.embed_dim, config.hidden_dim)
         self.rho_hidden = nn.ModuleList(
             nn.Linear(config.hidden_dim, config.hidden_dim) for _ in range(config.num_layers - 1)
@@ -35,7 +40,7 @@ class SetFunction(nn.Module):
         self.rho_out = nn.Linear(config.hidden_dim, 1)
 
     def element_terms(self, x: torch.Tensor) -> torch.Tensor:
-        """``a_i = W₁ φ(x_i)``: float ``[B, |V|, d]`` → ``[B, |V|, hidden]`` (ρ's first bias excluded)."""
+        """``a_i = W₁ φ(x_i)``: float ``[B, |V|, *item_shape]`` → ``[B, |V|, hidden]`` (ρ's first bias excluded)."""
         return nn.functional.linear(self.phi(x), self.rho_in.weight)
 
     def value(self, z: torch.Tensor) -> torch.Tensor:
@@ -49,7 +54,7 @@ class SetFunction(nn.Module):
         """Reference ``F_θ(S)`` by mask-weighted pooling.
 
         Args:
-            x: float ``[B, |V|, d]`` items.
+            x: float ``[B, |V|, *item_shape]`` items.
             subsets: float ``[B, ..., |V|]`` 0/1 membership of each subset.
 
         Returns:

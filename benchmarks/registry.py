@@ -11,10 +11,25 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from setbench.datasets import AMAZON_CATEGORIES, AmazonConfig, SetData, SyntheticConfig
+from setbench.datasets import (
+    AMAZON_CATEGORIES,
+    SOURCES,
+    AmazonConfig,
+    BindingDBConfig,
+    CelebAConfig,
+    DataFileError,
+    DigitsConfig,
+    PDBBindConfig,
+    SetData,
+    SyntheticConfig,
+)
 from setbench.protocol import SetAlgorithm, TrainConfig
 
-__all__ = ["ALGORITHMS", "DATASETS", "build_config", "make_algorithm", "load_dataset", "UnknownNameError"]
+__all__ = ["ALGORITHMS", "AMAZON_CATEGORIES", "DATASETS", "DATASET_INFO", "DatasetInfo", "DEFAULT_DATA_ROOT", "build_config",
+           "make_algorithm", "load_dataset", "UnknownNameError"]
+
+#: Where downloaded data lives unless ``--data-dir`` says otherwise (git-ignored).
+DEFAULT_DATA_ROOT = Path("data")
 
 
 class UnknownNameError(ValueError):
@@ -81,30 +96,110 @@ def _synthetic(kind: str):
     return load
 
 
+def _absent(dataset: str, source: str, folder: Path) -> DataFileError:
+    return DataFileError(
+        f"dataset {dataset} needs {SOURCES[source].title}, not found under {folder}; download it with "
+        f"`python -m setbench.benchmarks data {source}` (or `make data NAME={source}`), or place the files there by hand"
+    )
+
+
 def _amazon(category: str):
     def load(seed: int, options: Mapping[str, Any]) -> SetData:
         from setbench import datasets
 
-        path = options.get("path")
-        if not path:
-            raise ValueError(
-                f"dataset amazon_{category} needs a data path: a registry file (one registry per line of "
-                f"1-based item ids) or the folder of Ou et al.'s extracted archive (make bench AMAZON=PATH)"
-            )
-        path = Path(path)
+        path = Path(options.get("path") or DEFAULT_DATA_ROOT / "amazon")
         config = AmazonConfig()
         if path.is_dir():
+            if not any(path.rglob(f"{category}.csv")):
+                raise _absent(f"amazon_{category}", "amazon", path)
             return datasets.load_amazon_archive(path, category, config, seed=seed)
+        if not path.exists() and path.suffix == "":
+            raise _absent(f"amazon_{category}", "amazon", path)
         return datasets.load_amazon_registry_file(path, config, seed=seed, name=f"amazon_{category}")
 
     return load
+
+
+def _downloaded(name: str, source: str, loader: str, config_cls, **fixed):
+    """A dataset read from ``<data root>/<source>``; ``options["sizes"]`` overrides its config."""
+
+    def load(seed: int, options: Mapping[str, Any]) -> SetData:
+        from setbench import datasets
+
+        folder = Path(options.get("root") or DEFAULT_DATA_ROOT) / source
+        if not datasets.source_status(SOURCES[source], folder.parent).ready:
+            raise _absent(name, source, folder)
+        config = build_config(config_cls, options.get("sizes", {}), **fixed)
+        return getattr(datasets, loader)(folder, config, seed=seed, name=name)
+
+    return load
+
+
+def _digits(seed: int, options: Mapping[str, Any]) -> SetData:
+    from setbench import datasets
+
+    return datasets.digits(build_config(DigitsConfig, options.get("sizes", {})), seed=seed)
 
 
 #: name → loader(data_seed, options) → SetData
 DATASETS: dict[str, Callable[[int, Mapping[str, Any]], SetData]] = {
     "gaussian": _synthetic("gaussian"),
     "moons": _synthetic("moons"),
+    "digits": _digits,
     **{f"amazon_{category}": _amazon(category) for category in AMAZON_CATEGORIES},
+    "celeba": _downloaded("celeba", "celeba", "load_celeba", CelebAConfig),
+    "bindingdb": _downloaded("bindingdb", "bindingdb", "load_bindingdb", BindingDBConfig, oracle="published"),
+    "bindingdb_pkd": _downloaded("bindingdb_pkd", "bindingdb", "load_bindingdb", BindingDBConfig, oracle="potency"),
+    "bindingdb_diverse": _downloaded("bindingdb_diverse", "bindingdb", "load_bindingdb", BindingDBConfig,
+                                     oracle="published", diversity=True),
+    "pdbbind": _downloaded("pdbbind", "pdbbind", "load_pdbbind", PDBBindConfig),
+    "pdbbind_diverse": _downloaded("pdbbind_diverse", "pdbbind", "load_pdbbind", PDBBindConfig, diversity=True),
+}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DatasetInfo:
+    """What the runner and the tables need to know about a dataset besides its loader.
+
+    Attributes:
+        source: the download source it is read from (``setbench.datasets.SOURCES``), or ``None``.
+        in_paper: whether it is a row of the paper's Table 1.
+        note: shown under the results table when the dataset has rows.
+        train: the paper's per-dataset training settings (``TrainConfig`` fields), applied over the
+            profile's and under command-line overrides.
+    """
+
+    source: str | None = None
+    in_paper: bool = True
+    note: str = ""
+    train: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+_COMPOUND_NOTE = ("{name}: S* = {oracle}. Kd is a dissociation constant (smaller binds tighter); the published "
+                  "oracle takes the largest Kd.")
+
+DATASET_INFO: dict[str, DatasetInfo] = {
+    "gaussian": DatasetInfo(),
+    "moons": DatasetInfo(),
+    "digits": DatasetInfo(in_paper=False, note=(
+        "digits is **not in the paper**: scikit-learn's bundled 8x8 digit images (upscaled to 32x32), sets of one "
+        "digit with 2-3 other digits as S*; an offline task that exercises the image encoder.")),
+    **{f"amazon_{category}": DatasetInfo(source="amazon") for category in AMAZON_CATEGORIES},
+    "celeba": DatasetInfo(source="celeba"),
+    "bindingdb": DatasetInfo(source="bindingdb", train={"batch_size": 4, "eval_batch_size": 8}, note=(
+        _COMPOUND_NOTE.format(name="bindingdb", oracle="the 15 pairs with the largest Kd, as the published code "
+                                                       "(Table 1 of Özcan et al. 2025)"))),
+    "bindingdb_pkd": DatasetInfo(source="bindingdb", in_paper=False, train={"batch_size": 4, "eval_batch_size": 8},
+                                 note=_COMPOUND_NOTE.format(name="bindingdb_pkd", oracle=(
+                                     "the 15 pairs with the smallest Kd (largest pKd): potency-correct, not in "
+                                     "the paper"))),
+    "bindingdb_diverse": DatasetInfo(source="bindingdb", train={"batch_size": 4, "eval_batch_size": 8},
+                                     note=_COMPOUND_NOTE.format(name="bindingdb_diverse", oracle=(
+                                         "affinity-propagation exemplars of the 100 largest-Kd pairs "
+                                         "(Ou et al. 2022's affinity-plus-diversity oracle)"))),
+    "pdbbind": DatasetInfo(source="pdbbind", train={"batch_size": 32, "eval_batch_size": 32}),
+    "pdbbind_diverse": DatasetInfo(source="pdbbind", train={"batch_size": 32, "eval_batch_size": 32}, note=(
+        "pdbbind_diverse: S* = affinity-propagation exemplars of the 10 tightest complexes (Ou et al. 2022).")),
 }
 
 

@@ -25,10 +25,10 @@ from tqdm.auto import tqdm
 
 from .environment import code_version, machine, package_versions
 from .profiles import Profile
-from .registry import ALGORITHMS, DATASETS, UnknownNameError, load_dataset
+from .registry import ALGORITHMS, DATASET_INFO, DATASETS, DEFAULT_DATA_ROOT, UnknownNameError, load_dataset
 from .store import RecordStore
 
-__all__ = ["Job", "expand", "execute", "run_jobs", "validate_configs", "validate_data"]
+__all__ = ["Job", "available_optional", "expand", "execute", "run_jobs", "validate_configs", "validate_data"]
 
 #: Statuses of a finished cell; ``failed`` cells are retried on the next run.
 FINISHED = ("ok", "nonfinite", "not_converged")
@@ -68,12 +68,19 @@ def expand(profile: Profile, *, amazon: str | None = None, algorithms: Sequence[
            datasets: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
            train_overrides: Mapping[str, Any] | None = None,
            size_overrides: Mapping[str, int] | None = None,
-           algorithm_overrides: Mapping[str, Mapping[str, Any]] | None = None) -> list[Job]:
+           algorithm_overrides: Mapping[str, Mapping[str, Any]] | None = None,
+           data_root: str | Path | None = None) -> list[Job]:
     """The profile's jobs, optionally narrowed or overridden.
+
+    A dataset's training settings are the profile's, updated by the paper's per-dataset settings
+    (``DATASET_INFO[name].train``, e.g. BindingDB's batch of 4 sets), updated by ``train_overrides``.
 
     Args:
         amazon: path of an Amazon registry file or archive folder; adds ``amazon_apparel`` (or keeps
-            the ``amazon_*`` datasets named in ``datasets``).
+            the ``amazon_*`` datasets named in ``datasets``). Without it, ``amazon_*`` datasets read
+            the downloaded archive under ``data_root``.
+        data_root: folder of downloaded data (default ``data/``); the profile's
+            ``optional_datasets`` are added when their files are present there.
         algorithm_overrides: per-algorithm config options merged over the profile's, e.g.
             ``{"DiffMF": {"keep_unrolled_graph": False}}``.
 
@@ -81,16 +88,18 @@ def expand(profile: Profile, *, amazon: str | None = None, algorithms: Sequence[
         UnknownNameError: for unregistered algorithm or dataset names.
     """
     chosen_algorithms = tuple(algorithms or profile.algorithms)
+    root = Path(data_root or DEFAULT_DATA_ROOT).resolve()
     chosen_datasets = list(datasets or profile.datasets)
     if amazon and not datasets:
         chosen_datasets.append("amazon_apparel")
+    if not datasets:
+        chosen_datasets += [name for name in available_optional(profile, root) if name not in chosen_datasets]
     for name in chosen_algorithms:
         if name not in ALGORITHMS:
             raise UnknownNameError(f"unknown algorithm {name!r}; choose from {', '.join(ALGORITHMS)}")
     for name in chosen_datasets:
         if name not in DATASETS:
             raise UnknownNameError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
-    train = dataclasses.replace(profile.train, **(train_overrides or {}))
     sizes = {**profile.synthetic_sizes, **(size_overrides or {})}
     options = {name: _merged(profile.algorithm_options.get(name, {}), (algorithm_overrides or {}).get(name, {}))
                for name in chosen_algorithms}
@@ -99,9 +108,13 @@ def expand(profile: Profile, *, amazon: str | None = None, algorithms: Sequence[
     for seed in seeds if seeds is not None else profile.seeds:
         for dataset in chosen_datasets:
             if dataset.startswith("amazon_"):
-                data_options = {"path": str(Path(amazon).resolve()) if amazon else None}
-            else:
+                data_options = {"path": str(Path(amazon).resolve()) if amazon else str(root / "amazon")}
+            elif dataset in ("gaussian", "moons"):
                 data_options = {"sizes": sizes}
+            else:
+                data_options = {**({"root": str(root)} if DATASET_INFO[dataset].source else {}),
+                                **profile.dataset_options.get(dataset, {})}
+            train = dataclasses.replace(profile.train, **{**DATASET_INFO[dataset].train, **(train_overrides or {})})
             for algorithm in chosen_algorithms:
                 jobs.append(Job(
                     profile=profile.name, algorithm=algorithm, dataset=dataset, seed=int(seed),
@@ -109,6 +122,14 @@ def expand(profile: Profile, *, amazon: str | None = None, algorithms: Sequence[
                     algorithm_options=options[algorithm], train=dataclasses.asdict(train), threads=profile.threads,
                 ))
     return jobs
+
+
+def available_optional(profile: Profile, data_root: Path) -> list[str]:
+    """The profile's optional datasets whose downloaded files are present under ``data_root``."""
+    from setbench.datasets import SOURCES, source_status
+
+    ready = {name: source_status(source, data_root).ready for name, source in SOURCES.items()}
+    return [name for name in profile.optional_datasets if ready.get(DATASET_INFO[name].source, True)]
 
 
 def _merged(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:

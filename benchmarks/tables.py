@@ -65,8 +65,12 @@ def _fmt(value: float, digits: int = 1, scale: float = 1.0) -> str:
 
 
 def render_table1(frame: pd.DataFrame, published: pd.DataFrame | None = None, *, title: str = "",
-                  notes: tuple[str, ...] = ()) -> str:
-    """Markdown: a score table (ours and published rows per dataset) and a per-run detail table."""
+                  notes: tuple[str, ...] = (), labels: dict[str, str] | None = None) -> str:
+    """Markdown: a score table (ours and published rows per dataset) and a per-run detail table.
+
+    ``labels`` maps a dataset name to the text shown for it (e.g. ``"digits (not in the paper)"``).
+    """
+    labels = labels or {}
     published = load_published() if published is None else published
     summary = summarize(frame)
     algorithms = list(dict.fromkeys(frame["algorithm"]))
@@ -79,7 +83,7 @@ def render_table1(frame: pd.DataFrame, published: pd.DataFrame | None = None, *,
         ours = summary[summary["dataset"] == dataset].set_index("algorithm")
         cells = [_cell(ours.at[a, "jc_mean"], ours.at[a, "jc_std"], int(ours.at[a, "n_ok"])) if a in ours.index
                  else "not run" for a in algorithms]
-        lines.append(f"| {dataset} | setbench | " + " | ".join(cells) + " |")
+        lines.append(f"| {labels.get(dataset, dataset)} | setbench | " + " | ".join(cells) + " |")
         for source, label in SOURCES.items():
             rows = published[(published["dataset"] == dataset) & (published["source"] == source)]
             if rows.empty:
@@ -94,7 +98,7 @@ def render_table1(frame: pd.DataFrame, published: pd.DataFrame | None = None, *,
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in summary.itertuples():
         lines.append(
-            f"| {row.dataset} | {row.algorithm} | {row.n_ok} | {row.excluded or '—'} | {_fmt(row.epochs)} "
+            f"| {labels.get(row.dataset, row.dataset)} | {row.algorithm} | {row.n_ok} | {row.excluded or '—'} | {_fmt(row.epochs)} "
             f"| {_fmt(row.epoch_seconds)} | {_fmt(row.valid_seconds)} | {_fmt(row.compile_seconds)} "
             f"| {_fmt(row.fit_seconds, 0)} | {_fmt(row.fp_iterations_mean)} "
             f"| {_fmt(100 * row.fp_converged_fraction, 0)} % | {_fmt(row.memory_peak_bytes, 2, 1e9)} "

@@ -15,24 +15,45 @@ from .amazon import (
     read_item_vectors,
     read_registry_file,
 )
-from .split import FIELD_SPEC, SetData, SetSplit, validate
+from .bindingdb import BindingDBConfig, load_bindingdb, read_tdc_table
+from .celeba import CelebAConfig, load_celeba, read_attributes
+from .digits import DigitsConfig, digits
+from .download import SOURCES, DownloadError, Source, fetch, source_status
+from .pdbbind import PDBBindConfig, load_pdbbind
+from .split import FIELD_SPEC, ITEM_KINDS, SetData, SetSplit, validate
 from .synthetic import SyntheticConfig, gaussian, moons
 
 __all__ = [
     "AMAZON_CATEGORIES",
     "AmazonConfig",
+    "BindingDBConfig",
+    "CelebAConfig",
     "DataFileError",
+    "DigitsConfig",
+    "DownloadError",
     "FIELD_SPEC",
+    "ITEM_KINDS",
+    "PDBBindConfig",
+    "SOURCES",
     "SetData",
     "SetSplit",
+    "Source",
     "SyntheticConfig",
     "cooccurrence_features",
+    "digits",
+    "fetch",
     "gaussian",
     "load_amazon_archive",
     "load_amazon_registry_file",
+    "load_bindingdb",
+    "load_celeba",
+    "load_pdbbind",
     "moons",
+    "read_attributes",
+    "read_tdc_table",
     "read_archive_registries",
     "read_item_vectors",
     "read_registry_file",
+    "source_status",
     "validate",
 ]

@@ -4,6 +4,10 @@ A *split* holds ``n_sets`` pairs ``(V, S*)`` (Sec. 3 of the paper): the ground s
 indices into a table of item features, and ``S* ⊆ V`` is a boolean row over the same positions.
 Sets shorter than the padded width ``|V|`` carry ``mask = False`` in their padding positions.
 
+What an item is, is declared by ``item_kind`` (one of :data:`ITEM_KINDS`): it fixes the number of
+item dimensions and tells a learner which element encoder ``φ`` suits the items
+(``setbench.protocol.encoders``).
+
 Field contract (one table, enforced by :func:`validate`):
 
 ======================  ==========  ==========================  ======================================
@@ -23,7 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["FIELD_SPEC", "SetSplit", "SetData", "validate"]
+__all__ = ["FIELD_SPEC", "ITEM_KINDS", "SetSplit", "SetData", "validate"]
 
 
 class FieldSpec(NamedTuple):
@@ -39,6 +43,16 @@ FIELD_SPEC: tuple[FieldSpec, ...] = (
     FieldSpec("optimal", np.dtype(np.bool_), 2),
 )
 
+#: item kind → (number of item dimensions, layout of one item). Items are stored once in the
+#: ``features`` table and indexed by ``ground_sets``, so a large item (an image, a token sequence,
+#: an atom table) costs memory once, however many sets it appears in.
+ITEM_KINDS: dict[str, tuple[int, str]] = {
+    "vector": (1, "[d] feature vector"),
+    "image": (3, "[channels, height, width] pixels scaled to [-1, 1]"),
+    "drug_target": (1, "[drug_length + protein_length] character codes (0 = padding), see datasets.bindingdb"),
+    "complex": (2, "[atoms, columns] atom table of a protein-ligand complex, see datasets.pdbbind"),
+}
+
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class SetSplit:
@@ -50,6 +64,7 @@ class SetSplit:
         mask: bool ``[n_sets, |V|]``; ``False`` marks padding.
         optimal: bool ``[n_sets, |V|]``; the oracle's ``S*`` (a subset of ``mask``).
         name: where the split came from, used in messages (``"moons/train"``).
+        item_kind: what one item is, a key of :data:`ITEM_KINDS` (default ``"vector"``).
     """
 
     features: np.ndarray
@@ -57,6 +72,7 @@ class SetSplit:
     mask: np.ndarray
     optimal: np.ndarray
     name: str = "split"
+    item_kind: str = "vector"
 
     def __post_init__(self):
         validate(self)
@@ -95,6 +111,7 @@ class SetSplit:
             mask=self.mask[rows],
             optimal=self.optimal[rows],
             name=name or f"{self.name}[{len(rows)}]",
+            item_kind=self.item_kind,
         )
 
 
@@ -129,6 +146,12 @@ def validate(split: SetSplit) -> None:
             raise ValueError(f"{where}: field {spec.name!r} must be [n_items, *item_shape], got shape {value.shape}")
         if spec.ndim is not None and value.ndim != spec.ndim:
             raise ValueError(f"{where}: field {spec.name!r} must have {spec.ndim} dims, got shape {value.shape}")
+    if split.item_kind not in ITEM_KINDS:
+        raise ValueError(f"{where}: item_kind {split.item_kind!r} is not one of {', '.join(ITEM_KINDS)}")
+    item_ndim, layout = ITEM_KINDS[split.item_kind]
+    if split.features.ndim != 1 + item_ndim:
+        raise ValueError(f"{where}: {split.item_kind!r} items are {layout}, so features must be "
+                         f"[n_items, {item_ndim} dims], got shape {split.features.shape}")
     shape = split.ground_sets.shape
     for name in ("mask", "optimal"):
         if getattr(split, name).shape != shape:

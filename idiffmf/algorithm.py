@@ -91,10 +91,10 @@ class IDiffMF(SetLearner):
 
     def _initialize(self, train, seed):
         cfg = self.config
-        module = SetFunction(in_features=train.item_shape[-1], config=cfg.model)
+        module = SetFunction(in_features=train.item_shape, config=cfg.model, item_kind=train.item_kind)
         init_key, self._train_key, self._eval_key = jax.random.split(jax.random.PRNGKey(seed), 3)
-        v_size, d = train.v_size, train.item_shape[-1]
-        self.params_ = module.init(init_key, jnp.zeros((1, v_size, d)), jnp.zeros((1, v_size)))
+        v_size = train.v_size
+        self.params_ = module.init(init_key, jnp.zeros((1, v_size) + train.item_shape), jnp.zeros((1, v_size)))
         optimizer = make_optimizer(cfg.train)
         self._opt_state = optimizer.init(self.params_)
         T = self._mean_field_map(module)

@@ -9,41 +9,38 @@ and biases, as ``torch.nn.Linear``, so both frameworks start from the same distr
 
 from __future__ import annotations
 
-import math
-
 import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from setbench.protocol import SetFunctionConfig
+from setbench.protocol import SetFunctionConfig, resolve_encoder
+
+from .encoders import dense, make_encoder, torch_linear_init
 
 __all__ = ["SetFunction", "torch_linear_init"]
 
 
-def torch_linear_init(fan_in: int):
-    """``U(−1/√fan_in, 1/√fan_in)``: ``torch.nn.Linear``'s default for weights and biases."""
-    bound = 1.0 / math.sqrt(fan_in)
-
-    def init(key, shape, dtype=jnp.float32):
-        return jax.random.uniform(key, shape, dtype, -bound, bound)
-
-    return init
-
-
 def _dense(features: int, fan_in: int, name: str) -> nn.Dense:
-    init = torch_linear_init(fan_in)
-    return nn.Dense(features, kernel_init=init, bias_init=init, name=name)
+    return dense(features, fan_in, name)
 
 
 class SetFunction(nn.Module):
-    """``F_θ`` for vector items of dimension ``in_features``."""
+    """``F_θ`` with the element encoder ``φ`` of the items (``setbench.protocol.encoders``).
 
-    in_features: int
+    Attributes:
+        in_features: shape of one item, or its dimension ``d`` for vector items.
+        config: widths, depth and encoder.
+        item_kind: what an item is (``SetSplit.item_kind``); picks ``φ`` when ``config.encoder`` is ``"auto"``.
+    """
+
+    in_features: int | tuple[int, ...]
     config: SetFunctionConfig = SetFunctionConfig()
+    item_kind: str = "vector"
 
     def setup(self):
         cfg = self.config
-        self.phi = _dense(cfg.embed_dim, self.in_features, "phi")
+        shape = (self.in_features,) if isinstance(self.in_features, int) else tuple(self.in_features)
+        self.phi = make_encoder(resolve_encoder(cfg.encoder, self.item_kind, shape), shape, cfg.embed_dim, "phi")
         init = torch_linear_init(cfg.embed_dim)
         self.rho_in_kernel = self.param("rho_in_kernel", init, (cfg.embed_dim, cfg.hidden_dim))
         self.rho_in_bias = self.param("rho_in_bias", init, (cfg.hidden_dim,))
@@ -53,7 +50,7 @@ class SetFunction(nn.Module):
         self.rho_out = _dense(1, cfg.hidden_dim, "rho_out")
 
     def element_terms(self, x: jax.Array) -> jax.Array:
-        """``a_i = W₁ φ(x_i)``: float ``[B, |V|, d]`` → ``[B, |V|, hidden]`` (ρ's first bias excluded)."""
+        """``a_i = W₁ φ(x_i)``: float ``[B, |V|, *item_shape]`` → ``[B, |V|, hidden]`` (ρ's first bias excluded)."""
         return self.phi(x) @ self.rho_in_kernel
 
     def value(self, z: jax.Array) -> jax.Array:
@@ -64,6 +61,6 @@ class SetFunction(nn.Module):
         return self.rho_out(h)[..., 0]
 
     def __call__(self, x: jax.Array, subsets: jax.Array) -> jax.Array:
-        """Reference ``F_θ(S)`` by mask-weighted pooling: x ``[B, |V|, d]``, subsets ``[B, ..., |V|]`` → ``[B, ...]``."""
+        """Reference ``F_θ(S)`` by mask-weighted pooling: x ``[B, |V|, *item_shape]``, subsets ``[B, ..., |V|]`` → ``[B, ...]``."""
         pooled = jnp.einsum("b...i,bie->b...e", subsets, self.phi(x))
         return self.value(pooled @ self.rho_in_kernel)

@@ -7,12 +7,15 @@ Import direction: ``setbench.datasets`` → ``setbench.protocol`` → {``setbenc
 from .batching import epoch_batches, loss_mask
 from .diagnostics import SolveRecord
 from .jaccard import jaccard, mean_jaccard, top_k_subsets
+from .encoders import DEFAULT_ENCODER, ENCODERS, resolve_encoder
 from .model_config import MeanFieldConfig, SetFunctionConfig
 from .learner import Batch, NotFittedError, SetAlgorithm, SetLearner
 from .training import RunStatus, TrainConfig, TrainingHistory, early_stopped_training
 
 __all__ = [
     "Batch",
+    "DEFAULT_ENCODER",
+    "ENCODERS",
     "MeanFieldConfig",
     "NotFittedError",
     "RunStatus",
@@ -27,5 +30,6 @@ __all__ = [
     "jaccard",
     "loss_mask",
     "mean_jaccard",
+    "resolve_encoder",
     "top_k_subsets",
 ]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from .encoders import ENCODERS
+
 __all__ = ["SetFunctionConfig", "MeanFieldConfig"]
 
 
@@ -21,7 +23,10 @@ class SetFunctionConfig:
     """Deep-sets energy ``F_θ(S) = ρ(Σ_{i∈S} φ(x_i))`` (Ou et al. 2022; App. I.6 of the paper).
 
     Attributes:
-        embed_dim: output width of the element encoder ``φ`` (a Linear layer for vector items).
+        embed_dim: output width of the element encoder ``φ``.
+        encoder: ``φ``'s architecture (:mod:`setbench.protocol.encoders`): ``"auto"`` picks the one
+            of the data's item kind (Linear for vectors, the CNN for images, DeepDTA for drug–target
+            pairs, atomic convolutions for complexes); or one of ``ENCODERS`` by name.
         hidden_dim: width of each of ρ's hidden layers.
         num_layers: number of ``Linear(hidden_dim) + ReLU`` layers in ρ before the scalar output.
     """
@@ -29,10 +34,14 @@ class SetFunctionConfig:
     embed_dim: int = 256
     hidden_dim: int = 500
     num_layers: int = 2
+    encoder: str = "auto"
 
     def __post_init__(self):
         for field in ("embed_dim", "hidden_dim", "num_layers"):
             _positive_int("SetFunctionConfig", field, getattr(self, field))
+        if self.encoder != "auto" and self.encoder not in ENCODERS:
+            raise ValueError(f"SetFunctionConfig.encoder must be 'auto' or one of {', '.join(ENCODERS)}, "
+                             f"got {self.encoder!r}")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -15,7 +15,7 @@ def test_record_store_round_trip_leaves_no_temporary_files(tmp_path):
 
 def test_job_keys_are_stable_and_change_with_any_setting():
     jobs = expand(get_profile("smoke"))
-    assert len(jobs) == len(get_profile("smoke").algorithms) * 2
+    assert len(jobs) == len(get_profile("smoke").algorithms) * 3  # gaussian, moons, digits
     again = expand(get_profile("smoke"))
     assert [j.key for j in jobs] == [j.key for j in again]
     assert len({j.key for j in jobs}) == len(jobs)

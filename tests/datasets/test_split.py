@@ -40,3 +40,18 @@ def test_subset_shares_the_feature_table():
     sub = split.subset(np.array([1]))
     assert sub.features is split.features and sub.n_sets == 1
     np.testing.assert_array_equal(sub.set_features(), split.set_features()[1:])
+
+
+@pytest.mark.parametrize("kind, features, message", [
+    ("pixels", np.zeros((6, 2), np.float32), "item_kind 'pixels' is not one of vector, image, drug_target, complex"),
+    ("image", np.zeros((6, 2), np.float32), r"'image' items are \[channels, height, width\].*got shape \(6, 2\)"),
+    ("vector", np.zeros((6, 1, 4, 4), np.float32), r"'vector' items are \[d\] feature vector"),
+])
+def test_item_kind_fixes_the_item_dimensions(kind, features, message):
+    with pytest.raises(ValueError, match=message):
+        SetSplit(**_fields(features=features), item_kind=kind)
+
+
+def test_subsets_keep_the_item_kind():
+    split = SetSplit(**_fields(features=np.zeros((6, 1, 4, 4), np.float32)), item_kind="image")
+    assert split.subset(np.array([1])).item_kind == "image"
