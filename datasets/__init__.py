@@ -15,6 +15,7 @@ from .amazon import (
     read_item_vectors,
     read_registry_file,
 )
+from .folds import concatenate, cross_validation_fold, fold_rows
 from .split import FIELD_SPEC, SetData, SetSplit, validate
 from .synthetic import SyntheticConfig, gaussian, moons
 
@@ -26,7 +27,10 @@ __all__ = [
     "SetData",
     "SetSplit",
     "SyntheticConfig",
+    "concatenate",
     "cooccurrence_features",
+    "cross_validation_fold",
+    "fold_rows",
     "gaussian",
     "load_amazon_archive",
     "load_amazon_registry_file",
