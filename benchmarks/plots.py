@@ -66,7 +66,11 @@ def jaccard_figure(frame: pd.DataFrame, published: pd.DataFrame | None = None) -
         ax.set_xticks(positions, algorithms, rotation=30, ha="right")
         ax.set_ylabel("test Jaccard coefficient (%)")
         ax.grid(axis="y", alpha=0.3)
-    axes[0].legend(fontsize="small", loc="best")
+    legend = {}
+    for ax in axes:  # one legend for all panels: a source may appear in some panels only
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(label, handle)
+    figure.legend(legend.values(), legend.keys(), loc="outside upper center", ncols=len(legend), fontsize="small")
     return figure
 
 

@@ -185,6 +185,7 @@ def execute(job: Job, progress: bool = True) -> dict[str, Any]:
         import torch
 
         torch.set_num_threads(job.threads)
+        record["execution"] = _execution(torch.get_num_threads())
         data = load_dataset(job.dataset, job.data_seed, job.data_options)
         train, valid = data.train, data.valid
         if job.cv is not None:
@@ -223,6 +224,13 @@ def execute(job: Job, progress: bool = True) -> dict[str, Any]:
                       traceback=traceback.format_exc(limit=20), test_jc=math.nan)
     record["finished_at"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     return record
+
+
+def _execution(torch_threads: int) -> dict[str, Any]:
+    """How the job's process was confined: its thread limits and the CPUs it may run on."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    return {"torch_threads": torch_threads, "cpus": cpus, "pid": os.getpid(),
+            **{name: os.environ.get(name, "") for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}}
 
 
 def _identity(job: Job) -> dict[str, Any]:

@@ -105,13 +105,16 @@ class RecordStore:
         return False
 
     def log(self, event: str, key: str, **fields: Any) -> None:
-        """Append one event line to the journal (a single ``O_APPEND`` write)."""
+        """Append one event line to the journal (a single ``O_APPEND`` write, on a fresh line)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         line = json.dumps({"event": event, "key": key, "host": platform.node(), "pid": os.getpid(),
                            "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
                            **fields}, sort_keys=True) + "\n"
-        fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(self.journal_path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":  # a line cut short by a killed writer
+                line = "\n" + line
             os.write(fd, line.encode("utf-8"))
         finally:
             os.close(fd)
