@@ -105,7 +105,8 @@ def _parse_assignments(items: list[str], flag: str, example: str) -> list[tuple[
         if not sep or not dot or not path:
             raise ValueError(f"{flag} {item!r}: expected ALGORITHM.FIELD=VALUE, e.g. {example}")
         if algorithm not in ALGORITHMS:
-            raise UnknownNameError(f"{flag} {item!r}: unknown algorithm {algorithm!r}; choose from {', '.join(ALGORITHMS)}")
+            raise UnknownNameError(f"{flag} {item!r}: unknown algorithm {algorithm!r}; "
+                                   f"choose from {', '.join(ALGORITHMS)}")
         parsed.append((algorithm, path, text))
     return parsed
 
@@ -193,7 +194,8 @@ def _run(args) -> int:
     store = RecordStore(args.results / "runs")
     outcome = run_sweep(sweep, store, executor=executor, force=args.force, progress=args.progress)
     if outcome.test_records():
-        print("wrote " + ", ".join(map(str, _write_outputs(args.results, outcome))) + f" and {args.results / 'results.csv'}")
+        written = _write_outputs(args.results, outcome)
+        print("wrote " + ", ".join(map(str, written)) + f" and {args.results / 'results.csv'}")
     failed = [r for r in outcome.records.values() if r["status"] == "failed"]
     for record in failed:
         print(f"setbench: job failed: {record['algorithm']} / {record['dataset']} / seed {record['seed']}"

@@ -98,8 +98,8 @@ class LocalExecutor:
         env = dict(os.environ)
         env.update({name: str(job.threads) for name in THREAD_VARIABLES})
         env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # honest device-memory readings
-        request = {"job": dataclasses.asdict(job), "folder": str(Path(folder).resolve()), "force": force,
-                   "progress": progress, "cpus": cpu_set, "parent": os.getpid()}
+        request = {"job": dataclasses.asdict(job), "key": job.key, "folder": str(Path(folder).resolve()),
+                   "force": force, "progress": progress, "cpus": cpu_set, "parent": os.getpid()}
         process = subprocess.Popen([sys.executable, "-m", "setbench.benchmarks.worker"], stdin=subprocess.PIPE,
                                    env=env)
         process.stdin.write(json.dumps(request).encode("utf-8"))
@@ -178,7 +178,7 @@ class SubmititExecutor:
             while queue or running:
                 while queue and len(running) < limit:
                     job = queue.popleft()
-                    running.append((job, executor.submit(run_job, job, folder, force=force)))
+                    running.append((job, executor.submit(run_job, job, folder, key=job.key, force=force)))
                 ended = [(job, handle) for job, handle in running if handle.done()]
                 if not ended:
                     time.sleep(self.poll_seconds)

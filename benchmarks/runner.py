@@ -245,14 +245,26 @@ def failed_record(job: Job, message: str) -> dict[str, Any]:
             "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
 
-def run_job(job: Job, folder: str | Path, *, force: bool = False, progress: bool = False) -> dict[str, Any]:
+def run_job(job: Job, folder: str | Path, *, key: str | None = None, force: bool = False,
+            progress: bool = False) -> dict[str, Any]:
     """The job function every executor runs: execute ``job`` once and store its record in ``folder``.
 
     Holds the job's lock (:meth:`RecordStore.claim`) from the check to the write: a second process
     given the same job waits for the first, then finds its record and returns it. A finished
     record is returned as is unless ``force``.
+
+    Args:
+        key: the key the sweep process computed for ``job``. Keys include the code version, so a
+            job process whose code differs (the sources were edited after the sweep started) stores
+            a ``failed`` record under ``key`` instead of running other code than was planned.
     """
     store = RecordStore(folder)
+    if key is not None and key != job.key:
+        with store.claim(key):
+            record = {**failed_record(job, f"the code changed after the sweep was planned (this process has "
+                                           f"code version {code_version()}); rerun the sweep"), "key": key}
+            store.put(record)
+        return record
     with store.claim(job.key):
         existing = store.get(job.key)
         if existing is not None and existing.get("status") in FINISHED and not force:

@@ -58,7 +58,8 @@ def render_status(outcome: Outcome, store: RecordStore) -> str:
     waiting = {(s.dataset, s.algorithm) for s in outcome.selections if s.best is None}
     if waiting:
         blocked = sum(len(c.base_jobs) for c in cells if (c.dataset, c.algorithm) in waiting)
-        lines += ["", f"{blocked} test-model jobs of {len(waiting)} cells wait for their selection (not counted above)."]
+        lines += ["", f"{blocked} test-model jobs of {len(waiting)} cells wait for their selection "
+                      f"(not counted above)."]
     selections = {(s.dataset, s.algorithm): s for s in outcome.selections}
     lines += ["", "| dataset | algorithm | cross-validation finished | selected | test models finished "
                   "| test JC (mean of ok) |", "|---|---|---|---|---|---|"]

@@ -1,9 +1,10 @@
 """One local job process: ``python -m setbench.benchmarks.worker`` reads a request on stdin and runs it.
 
-The request (JSON, written by :class:`~.executors.LocalExecutor`) holds the job, the records
-folder, ``force``, ``progress``, an optional CPU set and the sweep process's pid. The worker pins
-itself to the CPU set before any framework is imported, exits if the sweep process dies, and runs
-:func:`~.runner.run_job` — the same job function as every other executor.
+The request (JSON, written by :class:`~.executors.LocalExecutor`) holds the job, its key as the
+sweep computed it, the records folder, ``force``, ``progress``, an optional CPU set and the sweep
+process's pid. The worker pins itself to the CPU set before any framework is imported, exits if
+the sweep process dies, and runs :func:`~.runner.run_job` — the same job function as every other
+executor.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ def main() -> int:
     _exit_with(request["parent"])
     from .runner import Job, run_job
 
-    run_job(Job(**request["job"]), request["folder"], force=request["force"], progress=request["progress"])
+    run_job(Job(**request["job"]), request["folder"], key=request["key"], force=request["force"],
+            progress=request["progress"])
     return 0
 
 

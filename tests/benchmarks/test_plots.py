@@ -22,7 +22,8 @@ def test_one_panel_per_dataset_with_our_means_and_the_papers():
     assert [t.get_text() for t in axes[0].get_xticklabels()] == ["DiffMF", "iDiffMF_2"]
     ours, published = axes[1].containers[0], axes[1].containers[1]
     np.testing.assert_allclose(np.asarray(ours.lines[0].get_ydata(), float), [81.0, 71.0])  # nonfinite seed 3 left out
-    np.testing.assert_allclose(np.asarray(published.lines[0].get_ydata(), float), [58.45, 58.48])  # Özcan et al. 2025, Moons
+    # Özcan et al. 2025 on Moons
+    np.testing.assert_allclose(np.asarray(published.lines[0].get_ydata(), float), [58.45, 58.48])
     assert [t.get_text() for t in figure.legends[0].get_texts()] == ["setbench", "Özcan et al. 2025 (Table 1)"]
 
 

@@ -56,7 +56,8 @@ def test_a_point_that_diverged_in_one_fold_is_not_eligible():
 
 @pytest.mark.parametrize("status", ["failed", "missing"])
 def test_no_selection_while_any_fold_is_unfinished(status):
-    candidates = [_candidate({"p": 1}, ["ok", "ok"], [80.0, 81.0]), _candidate({"p": 2}, ["ok", status], [90.0, math.nan])]
+    candidates = [_candidate({"p": 1}, ["ok", "ok"], [80.0, 81.0]),
+                  _candidate({"p": 2}, ["ok", status], [90.0, math.nan])]
     selection = select("gaussian", "DiffMF", candidates)
     assert selection.best is None and "1 of 4 cross-validation jobs unfinished" in selection.reason
 

@@ -68,3 +68,13 @@ def test_run_job_waits_for_a_concurrent_run_and_reuses_its_record(tmp_path):
     record = run_job(job, tmp_path)  # blocks until the holder stored its record and exited
     holder.wait(timeout=60)
     assert record["test_jc"] == 77.0 and RecordStore(tmp_path).journal() == []
+
+
+def test_run_job_refuses_code_other_than_the_sweep_planned(tmp_path):
+    job = expand(get_profile("smoke"), algorithms=["DiffMF"], datasets=["gaussian"])[0]
+    planned = "0123456789abcdef"  # the key a sweep computed before the sources were edited
+    record = run_job(job, tmp_path, key=planned)
+    assert record["key"] == planned and record["status"] == "failed"
+    assert "the code changed after the sweep was planned" in record["message"]
+    store = RecordStore(tmp_path)
+    assert store.get(planned)["status"] == "failed" and store.get(job.key) is None and store.journal() == []

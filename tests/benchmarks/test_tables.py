@@ -38,7 +38,8 @@ def _frame():
 
 def test_paired_comparisons_match_scipy():
     comparisons = {c.other: c for c in paired_comparisons(_frame()) if c.dataset == "gaussian"}
-    assert set(comparisons) == set(ALGORITHMS) - {"iDiffMF_2"} and all(c.best == "iDiffMF_2" for c in comparisons.values())
+    assert set(comparisons) == set(ALGORITHMS) - {"iDiffMF_2"}
+    assert all(c.best == "iDiffMF_2" for c in comparisons.values())
     for other in ("DiffMF", "iDiffMF_c", "iDiffMF_*"):
         expected = stats.ttest_rel(SCORES["iDiffMF_2"], SCORES[other]).pvalue
         assert comparisons[other].p_value == pytest.approx(expected, rel=1e-12)
@@ -95,7 +96,8 @@ def _selection():
 
 
 def test_selection_section():
-    table = render_table1(_frame(), selections=[_selection(), Selection("moons", "DiffMF", (), None, "2 of 8 unfinished")])
+    pending = Selection("moons", "DiffMF", (), None, "2 of 8 unfinished")
+    table = render_table1(_frame(), selections=[_selection(), pending])
     assert "| gaussian | DiffMF | learning_rate=0.001, num_layers=3 | 81.00 ± 1.41 | 1 of 2 |" in table
     assert "| moons | DiffMF | none: 2 of 8 unfinished | — | 0 of 0 |" in table
 
