@@ -245,3 +245,6 @@ def main(argv: list[str] | None = None) -> int:
     except (UnknownNameError, DataFileError, ValueError) as err:
         print(f"setbench: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("setbench: interrupted; finished jobs are kept: rerun the same command to resume", file=sys.stderr)
+        return 130

@@ -261,8 +261,9 @@ def run_job(job: Job, folder: str | Path, *, key: str | None = None, force: bool
     store = RecordStore(folder)
     if key is not None and key != job.key:
         with store.claim(key):
-            record = {**failed_record(job, f"the code changed after the sweep was planned (this process has "
-                                           f"code version {code_version()}); rerun the sweep"), "key": key}
+            record = {**failed_record(job, f"this process computes key {job.key} for the job, not the planned "
+                                           f"{key}: the code changed after the sweep was planned (code version "
+                                           f"here {code_version()}); rerun the sweep"), "key": key}
             store.put(record)
         return record
     with store.claim(job.key):

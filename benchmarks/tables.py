@@ -100,9 +100,9 @@ def _published(published: pd.DataFrame, dataset: str, source: str) -> pd.DataFra
 
 
 # -- Markdown --------------------------------------------------------------------------------------
-def _md_cell(score: _Score | None) -> str:
+def _md_cell(score: _Score | None, unselected: bool = False) -> str:
     if score is None:
-        return "not run"
+        return "no selection" if unselected else "not run"
     if not math.isfinite(score.mean):
         return "—"
     text = _number(score.mean, score.std, "±")
@@ -121,7 +121,8 @@ def render_table1(frame: pd.DataFrame, published: pd.DataFrame | None = None, *,
     Args:
         frame: one row per test-stage record (``dataset``, ``algorithm``, ``seed``, ``status``,
             ``test_jc``, ``message`` and the timing columns of the records).
-        selections: the cross-validation outcome per cell, shown when given.
+        selections: the cross-validation outcome per cell, shown when given; a cell without a
+            selection reads "no selection".
 
     Everything above the final "Runs" section is a function of the scores alone (timings vary
     between runs and machines).
@@ -129,7 +130,8 @@ def render_table1(frame: pd.DataFrame, published: pd.DataFrame | None = None, *,
     published = load_published() if published is None else published
     comparisons = paired_comparisons(frame)
     scores = _scores(frame, comparisons)
-    algorithms = list(dict.fromkeys(frame["algorithm"]))
+    algorithms = list(dict.fromkeys([*frame["algorithm"], *(s.algorithm for s in selections)]))
+    unselected = {(s.dataset, s.algorithm) for s in selections if s.best is None}
     lines = [f"# {title or 'Table 1: test Jaccard coefficient (%)'}", "",
              f"Test Jaccard coefficient (%): mean ± sample std over seeds of runs with status `ok`. Per dataset, "
              f"**bold** is our best and <ins>underlined</ins> our second; † marks a difference from our best that "
@@ -137,7 +139,8 @@ def render_table1(frame: pd.DataFrame, published: pd.DataFrame | None = None, *,
              f"paper's {_PAPER_MODELS} models. Published rows are the papers' own figures, for comparison.", "",
              _md_row(["dataset", "source", *algorithms]), "|---|---|" + "---|" * len(algorithms)]
     for dataset, row in scores.items():
-        lines.append(_md_row([dataset, "setbench", *(_md_cell(row.get(a)) for a in algorithms)]))
+        lines.append(_md_row([dataset, "setbench",
+                              *(_md_cell(row.get(a), (dataset, a) in unselected) for a in algorithms)]))
         for source, (label, _) in SOURCES.items():
             paper = _published(published, dataset, source)
             if paper is not None:

@@ -100,6 +100,12 @@ def test_selection_section():
     table = render_table1(_frame(), selections=[_selection(), pending])
     assert "| gaussian | DiffMF | learning_rate=0.001, num_layers=3 | 81.00 ± 1.41 | 1 of 2 |" in table
     assert "| moons | DiffMF | none: 2 of 8 unfinished | — | 0 of 0 |" in table
+    frame = _frame()
+    only_gaussian = frame[~((frame["dataset"] == "amazon_apparel") & (frame["algorithm"] == "DiffMF"))]
+    pending = Selection("amazon_apparel", "DiffMF", (), None, "every grid point diverged")
+    row = next(line for line in render_table1(only_gaussian, selections=[pending]).splitlines()
+               if line.startswith("| amazon_apparel | setbench |"))
+    assert row.startswith("| amazon_apparel | setbench | no selection | 88.02")
 
 
 def test_latex_names_and_escapes():
