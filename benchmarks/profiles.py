@@ -81,7 +81,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "paper": Profile(
         name="paper",
-        description="the paper's protocol: <=100 epochs, patience 6, 5 seeds, DiffMF K=5 with its graph",
+        description="the paper's protocol: 5-fold CV grid selection, then 5 seeds; <=100 epochs, patience 6, DiffMF K=5",
         datasets=("gaussian", "moons"),
         algorithms=_ALL,
         seeds=(0, 1, 2, 3, 4),
