@@ -1,64 +1,94 @@
-"""Command line: ``python -m setbench.benchmarks {run,table,data}`` (``make bench`` calls ``run``).
+"""Command line: ``python -m setbench.benchmarks {run,table,plot,status,data}`` (``make bench`` calls ``run``).
 
-Arguments become a profile's jobs; the runner does the work. Bad names, sizes or data files fail
-before any job starts, with one line naming the problem and exit status 2.
+Arguments become a profile's sweep; library functions do the work. Every verb takes the same
+sweep arguments, so ``table``, ``plot`` and ``status`` address exactly the jobs ``run`` runs. Bad
+names, sizes or data files fail before any job starts, with one line naming the problem and exit
+status 2. One function per verb (``_run``, ``_table``, ...), registered in ``VERBS``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
 
 from setbench.datasets import SOURCES, DataFileError
 
+from .executors import LocalExecutor, SubmititExecutor
+from .plots import FIGURES, save_figure
 from .profiles import PROFILES, get_profile
 from .registry import ALGORITHMS, DATASET_INFO, DATASETS, DEFAULT_DATA_ROOT, UnknownNameError
-from .runner import available_optional, expand, run_jobs, validate_configs, validate_data
+from .runner import available_optional, validate_configs, validate_data
+from .selection import selection_frame
+from .status import render_status
 from .store import RecordStore, atomic_write_text, write_results_csv
-from .tables import render_table1
+from .sweep import Outcome, Sweep, collect, plan, run_sweep
+from .tables import render_table1, render_table1_latex
 
 __all__ = ["main"]
 
 _SIZE_FLAGS = ("v_size", "s_size", "n_train", "n_valid", "n_test")
 
 
+def _sweep_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments that define a sweep's jobs, shared by every verb."""
+    parser.add_argument("--profile", default="default", choices=sorted(PROFILES),
+                        help="named sweep (default: %(default)s)")
+    parser.add_argument("--amazon", metavar="PATH",
+                        help="Amazon data: a registry file (one registry per line, 1-based ids) or the folder "
+                             "of Ou et al.'s extracted archive; adds amazon_apparel")
+    parser.add_argument("--algorithms", nargs="+", choices=list(ALGORITHMS), metavar="NAME",
+                        help=f"subset of algorithms ({', '.join(ALGORITHMS)})")
+    parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), metavar="NAME",
+                        help=f"subset of datasets ({', '.join(DATASETS)})")
+    parser.add_argument("--seeds", nargs="+", type=int, metavar="SEED", help="model seeds of the test models")
+    parser.add_argument("--max-epochs", type=int, help="override the profile's epoch budget")
+    parser.add_argument("--threads", type=int, help="intra-op threads per job (default: the profile's)")
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="ALGO.FIELD=VALUE",
+                        help="override an algorithm's config field, e.g. DiffMF.iterations=1 or "
+                             "iDiffMF_2.fixed_point.solver=anderson (VALUE is JSON, else a string); repeatable")
+    parser.add_argument("--grid", dest="grid", action="append", default=[], metavar="ALGO.PATH=V1,V2",
+                        help="cross-validated profiles: replace or add a grid axis, e.g. "
+                             "iDiffMF_2.fixed_point.backward=normal_cg or DiffMF.train.learning_rate=1e-3,1e-4 "
+                             "(each value JSON, else a string); repeatable")
+    for flag in _SIZE_FLAGS:
+        parser.add_argument(f"--{flag.replace('_', '-')}", type=int, help=f"synthetic datasets: {flag}")
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_ROOT,
+                        help="downloaded data (`setbench data`); default: %(default)s")
+    parser.add_argument("--results", type=Path, default=Path("results"), help="results folder (default: %(default)s)")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="setbench", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("run", help="run a profile's jobs (resumes; finished jobs are skipped)")
-    run.add_argument("--profile", default="default", choices=sorted(PROFILES),
-                     help="named sweep (default: %(default)s)")
-    run.add_argument("--amazon", metavar="PATH",
-                     help="Amazon data: a registry file (one registry per line, 1-based ids) or the folder "
-                          "of Ou et al.'s extracted archive; adds amazon_apparel")
-    run.add_argument("--algorithms", nargs="+", choices=list(ALGORITHMS), metavar="NAME",
-                     help=f"subset of algorithms ({', '.join(ALGORITHMS)})")
-    run.add_argument("--datasets", nargs="+", choices=list(DATASETS), metavar="NAME",
-                     help=f"subset of datasets ({', '.join(DATASETS)})")
-    run.add_argument("--seeds", nargs="+", type=int, metavar="SEED", help="model seeds")
-    run.add_argument("--max-epochs", type=int, help="override the profile's epoch budget")
-    run.add_argument("--set", dest="settings", action="append", default=[], metavar="ALGO.FIELD=VALUE",
-                     help="override an algorithm's config field, e.g. DiffMF.iterations=1 or "
-                          "iDiffMF_2.fixed_point.solver=anderson (VALUE is JSON, else a string); repeatable")
-    for flag in _SIZE_FLAGS:
-        run.add_argument(f"--{flag.replace('_', '-')}", type=int, help=f"synthetic datasets: {flag}")
-    run.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_ROOT,
-                     help="downloaded data (`setbench data`); default: %(default)s")
-    run.add_argument("--results", type=Path, default=Path("results"), help="results folder (default: %(default)s)")
+    run = commands.add_parser("run", help="run a profile's sweep (resumes: finished jobs are skipped)")
+    _sweep_arguments(run)
     run.add_argument("--force", action="store_true", help="rerun finished jobs")
     run.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bars")
+    run.add_argument("--executor", choices=("local", "submitit"), default="local",
+                     help="local: a pool of job processes on this machine (default); submitit: one Slurm job "
+                          "per setbench job (or local subprocesses, see --submitit-cluster)")
+    run.add_argument("--workers", type=int,
+                     help="jobs at once (default: CPUs // threads locally; all at once on Slurm)")
+    run.add_argument("--submitit-cluster", choices=("slurm", "local", "debug"),
+                     help="submitit backend (default: slurm where srun exists, else local)")
+    run.add_argument("--slurm-partition", help="Slurm partition (submitit)")
+    run.add_argument("--timeout-min", type=int, default=24 * 60, help="time limit per job in minutes (submitit)")
+    run.add_argument("--mem-gb", type=float, help="memory per job in GB (submitit on Slurm)")
 
-    table = commands.add_parser("table", help="render Table 1 from stored records")
-    table.add_argument("--profile", default="default", choices=sorted(PROFILES))
-    table.add_argument("--results", type=Path, default=Path("results"))
-    _add_data_parser(commands)
-    return parser
+    table = commands.add_parser("table", help="render Table 1 (Markdown and LaTeX) from the stored records")
+    _sweep_arguments(table)
 
+    plot = commands.add_parser("plot", help="draw a figure from the stored records")
+    _sweep_arguments(plot)
+    plot.add_argument("--figure", default="jaccard", choices=sorted(FIGURES), help="figure (default: %(default)s)")
 
-def _add_data_parser(commands) -> None:
+    status = commands.add_parser("status", help="show which jobs of the sweep are finished, running or pending")
+    _sweep_arguments(status)
+
     data = commands.add_parser("data", help="download, verify and report the real datasets",
                                description="Download what is missing, verify checksums (recorded at the first "
                                            "download), extract archives, and report what is present.")
@@ -66,6 +96,162 @@ def _add_data_parser(commands) -> None:
                       help=f"sources to fetch: {', '.join(SOURCES)} or all; none: only report")
     data.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_ROOT, help="data folder (default: %(default)s)")
     data.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bars")
+    return parser
+
+
+def _parse_value(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _parse_assignments(items: list[str], flag: str, example: str) -> list[tuple[str, str, str]]:
+    """``["ALGO.PATH=TEXT", ...]`` → ``[(ALGO, PATH, TEXT), ...]``, checking the algorithm name."""
+    parsed = []
+    for item in items:
+        target, sep, text = item.partition("=")
+        algorithm, dot, path = target.partition(".")
+        if not sep or not dot or not path:
+            raise ValueError(f"{flag} {item!r}: expected ALGORITHM.FIELD=VALUE, e.g. {example}")
+        if algorithm not in ALGORITHMS:
+            raise UnknownNameError(f"{flag} {item!r}: unknown algorithm {algorithm!r}; "
+                                   f"choose from {', '.join(ALGORITHMS)}")
+        parsed.append((algorithm, path, text))
+    return parsed
+
+
+def _parse_settings(items: list[str]) -> dict[str, dict]:
+    """``["DiffMF.iterations=1", ...]`` → ``{"DiffMF": {"iterations": 1}}`` (dots nest)."""
+    overrides: dict[str, dict] = {}
+    for algorithm, path, text in _parse_assignments(items, "--set", "DiffMF.iterations=1"):
+        node = overrides.setdefault(algorithm, {})
+        *parents, leaf = path.split(".")
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[leaf] = _parse_value(text)
+    return overrides
+
+
+def _parse_grid(items: list[str]) -> dict[str, dict[str, tuple]]:
+    """``["DiffMF.train.learning_rate=1e-3,1e-4"]`` → ``{"DiffMF": {"train.learning_rate": (1e-3, 1e-4)}}``."""
+    grid: dict[str, dict[str, tuple]] = {}
+    for algorithm, path, text in _parse_assignments(items, "--grid", "DiffMF.train.learning_rate=1e-3,1e-4"):
+        values = tuple(_parse_value(part) for part in text.split(",") if part)
+        if not values:
+            raise ValueError(f"--grid {algorithm}.{path}: give at least one value")
+        grid.setdefault(algorithm, {})[path] = values
+    return grid
+
+
+def _plan(args) -> Sweep:
+    profile = get_profile(args.profile)
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be a positive integer, got {args.threads}")
+        profile = dataclasses.replace(profile, threads=args.threads)
+    if not args.datasets:
+        present = set(available_optional(profile, args.data_dir.resolve()))
+        absent = [name for name in profile.optional_datasets if name not in present
+                  and not (args.amazon and name.startswith("amazon_"))]
+        if absent:
+            print(f"setbench: not run, data absent under {args.data_dir}: {', '.join(absent)} "
+                  f"(`python -m setbench.benchmarks data NAME` downloads it)", file=sys.stderr)
+    sizes = {flag: getattr(args, flag) for flag in _SIZE_FLAGS if getattr(args, flag) is not None}
+    train = {"max_epochs": args.max_epochs} if args.max_epochs is not None else {}
+    return plan(profile, grid_overrides=_parse_grid(args.grid), amazon=args.amazon, algorithms=args.algorithms,
+                datasets=args.datasets, seeds=args.seeds, train_overrides=train, size_overrides=sizes,
+                algorithm_overrides=_parse_settings(args.settings), data_root=args.data_dir)
+
+
+def _table_path(results: Path, profile: str, suffix: str = ".md") -> Path:
+    return results / (f"table1{suffix}" if profile == "default" else f"table1-{profile}{suffix}")
+
+
+def _write_outputs(results: Path, outcome: Outcome) -> list[Path]:
+    """results.csv (every stored record), Table 1 in Markdown and LaTeX, and the CV grid's scores."""
+    import pandas as pd
+
+    store = RecordStore(results / "runs")
+    write_results_csv(store.all(), results / "results.csv")
+    profile = outcome.sweep.profile.name
+    frame = pd.DataFrame(outcome.test_records())
+    notes = ("amazon_* rows built from a registry file use co-occurrence (PPMI-SVD) item features from the "
+             "training registries, not Ou et al.'s 768-d text embeddings: compare with the published row "
+             "with care.",) if frame["dataset"].str.startswith("amazon_").any() else ()
+    notes += tuple(DATASET_INFO[name].note for name in dict.fromkeys(frame["dataset"])
+                   if name in DATASET_INFO and DATASET_INFO[name].note)
+    labels = {name: f"{name} (not in the paper)" for name, info in DATASET_INFO.items() if not info.in_paper}
+    paths = [_table_path(results, profile), _table_path(results, profile, ".tex")]
+    atomic_write_text(paths[0], render_table1(frame, title=f"Table 1 — profile `{profile}`", notes=notes,
+                                              selections=outcome.selections, labels=labels))
+    atomic_write_text(paths[1], render_table1_latex(frame, caption=f"Test Jaccard coefficient (%), setbench "
+                                                                   f"profile {profile}",
+                                                    label=f"tab:setbench-{profile}", labels=labels))
+    if outcome.selections:
+        paths.append(results / f"cv-{profile}.csv")
+        atomic_write_text(paths[-1], selection_frame(outcome.selections).to_csv(index=False))
+    return paths
+
+
+def _no_records(args) -> int:
+    print(f"setbench: error: no finished test-model records of profile {args.profile!r} (with these arguments and "
+          f"this code version) under {args.results / 'runs'}; run it first, or see `status`", file=sys.stderr)
+    return 2
+
+
+def _run(args) -> int:
+    sweep = _plan(args)
+    jobs = [*sweep.cv_jobs(), *(job for cell in sweep.cells for job in cell.base_jobs)]
+    validate_configs(jobs)
+    validate_data(jobs)
+    if args.executor == "local":
+        executor = LocalExecutor(workers=args.workers)
+    else:
+        executor = SubmititExecutor(log_folder=args.results / "submitit" / "%j", cluster=args.submitit_cluster,
+                                    max_parallel=args.workers, timeout_min=args.timeout_min, mem_gb=args.mem_gb,
+                                    slurm_partition=args.slurm_partition)
+    store = RecordStore(args.results / "runs")
+    outcome = run_sweep(sweep, store, executor=executor, force=args.force, progress=args.progress)
+    if outcome.test_records():
+        written = _write_outputs(args.results, outcome)
+        print("wrote " + ", ".join(map(str, written)) + f" and {args.results / 'results.csv'}")
+    failed = [r for r in outcome.records.values() if r["status"] == "failed"]
+    for record in failed:
+        print(f"setbench: job failed: {record['algorithm']} / {record['dataset']} / seed {record['seed']}"
+              f"{' (cross-validation)' if record.get('stage') == 'cv' else ''}: {record['message']}", file=sys.stderr)
+    for selection in outcome.selections:
+        if selection.best is None:
+            print(f"setbench: no selection for {selection.algorithm} / {selection.dataset}: {selection.reason}",
+                  file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _table(args) -> int:
+    outcome = collect(_plan(args), RecordStore(args.results / "runs"))
+    if not outcome.test_records():
+        return _no_records(args)
+    print("wrote " + ", ".join(map(str, _write_outputs(args.results, outcome))))
+    return 0
+
+
+def _plot(args) -> int:
+    import pandas as pd
+
+    outcome = collect(_plan(args), RecordStore(args.results / "runs"))
+    if not outcome.test_records():
+        return _no_records(args)
+    figure = FIGURES[args.figure](pd.DataFrame(outcome.test_records()))
+    suffix = "" if args.profile == "default" else f"-{args.profile}"
+    paths = save_figure(figure, args.results / "figures" / f"{args.figure}{suffix}")
+    print("wrote " + ", ".join(map(str, paths)))
+    return 0
+
+
+def _status(args) -> int:
+    store = RecordStore(args.results / "runs")
+    print(render_status(collect(_plan(args), store), store), end="")
+    return 0
 
 
 def _data(args) -> int:
@@ -87,88 +273,17 @@ def _data(args) -> int:
     return 0
 
 
-def _table_path(results: Path, profile: str) -> Path:
-    return results / ("table1.md" if profile == "default" else f"table1-{profile}.md")
-
-
-def _write_outputs(results: Path, profile: str, records: list[dict]) -> Path:
-    store = RecordStore(results / "runs")
-    write_results_csv(store.all(), results / "results.csv")
-    import pandas as pd
-
-    frame = pd.DataFrame(records)
-    notes = ("amazon_* rows built from a registry file use co-occurrence (PPMI-SVD) item features from the "
-             "training registries, not Ou et al.'s 768-d text embeddings: compare with the published row "
-             "with care.",) if frame["dataset"].str.startswith("amazon_").any() else ()
-    notes += tuple(DATASET_INFO[name].note for name in dict.fromkeys(frame["dataset"])
-                   if name in DATASET_INFO and DATASET_INFO[name].note)
-    path = _table_path(results, profile)
-    labels = {name: f"{name} (not in the paper)" for name, info in DATASET_INFO.items() if not info.in_paper}
-    atomic_write_text(path, render_table1(frame, title=f"Table 1 — profile `{profile}`", notes=notes, labels=labels))
-    return path
-
-
-def _parse_settings(items: list[str]) -> dict[str, dict]:
-    """``["DiffMF.iterations=1", ...]`` → ``{"DiffMF": {"iterations": 1}}`` (dots nest)."""
-    overrides: dict[str, dict] = {}
-    for item in items:
-        target, sep, text = item.partition("=")
-        algorithm, dot, path = target.partition(".")
-        if not sep or not dot or not path:
-            raise ValueError(f"--set {item!r}: expected ALGORITHM.FIELD=VALUE, e.g. DiffMF.iterations=1")
-        if algorithm not in ALGORITHMS:
-            raise UnknownNameError(f"--set {item!r}: unknown algorithm {algorithm!r}; choose from {', '.join(ALGORITHMS)}")
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError:
-            value = text
-        node = overrides.setdefault(algorithm, {})
-        *parents, leaf = path.split(".")
-        for parent in parents:
-            node = node.setdefault(parent, {})
-        node[leaf] = value
-    return overrides
-
-
-def _run(args) -> int:
-    profile = get_profile(args.profile)
-    if not args.datasets:
-        present = set(available_optional(profile, args.data_dir.resolve()))
-        absent = [name for name in profile.optional_datasets if name not in present
-                  and not (args.amazon and name.startswith("amazon_"))]
-        if absent:
-            print(f"setbench: not run, data absent under {args.data_dir}: {', '.join(absent)} "
-                  f"(`python -m setbench.benchmarks data NAME` downloads it)", file=sys.stderr)
-    sizes = {flag: getattr(args, flag) for flag in _SIZE_FLAGS if getattr(args, flag) is not None}
-    train = {"max_epochs": args.max_epochs} if args.max_epochs is not None else {}
-    jobs = expand(profile, amazon=args.amazon, algorithms=args.algorithms, datasets=args.datasets,
-                  seeds=args.seeds, train_overrides=train, size_overrides=sizes,
-                  algorithm_overrides=_parse_settings(args.settings), data_root=args.data_dir)
-    validate_configs(jobs)
-    validate_data(jobs)
-    records = run_jobs(jobs, RecordStore(args.results / "runs"), force=args.force, progress=args.progress)
-    path = _write_outputs(args.results, profile.name, records)
-    print(f"wrote {path} and {args.results / 'results.csv'}")
-    failed = [r for r in records if r["status"] == "failed"]
-    for record in failed:
-        print(f"setbench: job failed: {record['algorithm']} / {record['dataset']} / seed {record['seed']}: "
-              f"{record['message']}", file=sys.stderr)
-    return 1 if failed else 0
-
-
-def _table(args) -> int:
-    records = [r for r in RecordStore(args.results / "runs").all() if r.get("profile") == args.profile]
-    if not records:
-        print(f"setbench: error: no records for profile {args.profile!r} under {args.results / 'runs'}", file=sys.stderr)
-        return 2
-    print(f"wrote {_write_outputs(args.results, args.profile, records)}")
-    return 0
+#: verb → function(parsed arguments) → exit status.
+VERBS = {"run": _run, "table": _table, "plot": _plot, "status": _status, "data": _data}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"run": _run, "table": _table, "data": _data}[args.command](args)
+        return VERBS[args.command](args)
     except (UnknownNameError, DataFileError, ValueError) as err:
         print(f"setbench: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("setbench: interrupted; finished jobs are kept: rerun the same command to resume", file=sys.stderr)
+        return 130

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import os
@@ -25,10 +26,12 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+@functools.cache
 def code_version() -> str:
     """sha256 (12 hex digits) of every ``.py`` file of the setbench packages, in path order.
 
-    Any edit to the code changes it, so a finished job is never reused by different code.
+    Any edit to the code changes it, so a finished job is never reused by different code. Computed
+    once per process (job keys need it often): a process sees the code it imported.
     """
     import setbench.datasets as anchor
 

@@ -1,20 +1,23 @@
-"""Expand a profile into (algorithm × dataset × seed) jobs and run each in a fresh process.
+"""Expand a profile into (algorithm × dataset × seed) jobs; the job function that runs one of them.
 
 A job is a cell keyed by a hash of its fully resolved settings and the code version. Its record —
 scores, timings, memory, fixed-point diagnostics, versions and config — is written atomically
 when the job ends, so an interrupted sweep resumes where it stopped: finished cells are skipped
 unless ``force``; failed cells are retried.
+
+:func:`run_job` is *the* job function: every executor (:mod:`.executors`) runs it, in a fresh
+process, on this machine or a cluster node. It holds the job's lock while it runs, re-checks the
+store under the lock, and appends ``start`` / ``finish`` events to the store's journal, so a job
+that finished is never run again (without ``force``), however sweeps are killed and restarted.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import datetime
 import hashlib
 import json
 import math
-import multiprocessing
 import os
 import time
 import traceback
@@ -26,17 +29,25 @@ from tqdm.auto import tqdm
 from .environment import code_version, machine, package_versions
 from .profiles import Profile
 from .registry import ALGORITHMS, DATASET_INFO, DATASETS, DEFAULT_DATA_ROOT, UnknownNameError, load_dataset
-from .store import RecordStore
+from .selection import point_label
+from .store import FINISHED, RecordStore
 
-__all__ = ["Job", "available_optional", "expand", "execute", "run_jobs", "validate_configs", "validate_data"]
-
-#: Statuses of a finished cell; ``failed`` cells are retried on the next run.
-FINISHED = ("ok", "nonfinite", "not_converged")
+__all__ = ["Job", "available_optional", "expand", "execute", "run_job", "run_jobs", "validate_configs",
+           "validate_data"]
 
 
 @dataclasses.dataclass(frozen=True)
 class Job:
-    """One cell of a sweep, as plain JSON-able values."""
+    """One cell of a sweep, as plain JSON-able values.
+
+    Attributes:
+        cv: ``None`` trains on the dataset's train split, early-stops on its valid split and scores
+            the test split; ``{"folds": k, "fold": i, "seed": s}`` trains on fold ``i`` of k-fold
+            cross-validation over train ∪ valid (:func:`setbench.datasets.cross_validation_fold`),
+            early-stops and scores on its held-out block, and never touches the test split.
+        hyper: the grid point this job's settings came from (option path → value); a label, already
+            applied to ``train`` and ``algorithm_options``.
+    """
 
     profile: str
     algorithm: str
@@ -47,12 +58,20 @@ class Job:
     algorithm_options: Mapping[str, Any]
     train: Mapping[str, Any]
     threads: int
+    cv: Mapping[str, int] | None = None
+    hyper: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def settings(self) -> dict[str, Any]:
-        """Everything that determines the result (the profile name does not)."""
+        """Everything that determines the result (the profile name and the grid label do not)."""
         fields = dataclasses.asdict(self)
         fields.pop("profile")
+        fields.pop("hyper")
         return fields
+
+    @property
+    def stage(self) -> str:
+        """``"cv"`` for a cross-validation fit, ``"test"`` for a model scored on the test split."""
+        return "test" if self.cv is None else "cv"
 
     @property
     def key(self) -> str:
@@ -61,7 +80,12 @@ class Job:
 
     @property
     def label(self) -> str:
-        return f"{self.algorithm} / {self.dataset} / seed {self.seed}"
+        parts = [self.algorithm, self.dataset]
+        if self.hyper:
+            parts.append(point_label(self.hyper))
+        if self.cv is not None:
+            parts.append(f"fold {self.cv['fold'] + 1}/{self.cv['folds']}")
+        return " / ".join(parts + [f"seed {self.seed}"])
 
 
 def expand(profile: Profile, *, amazon: str | None = None, algorithms: Sequence[str] | None = None,
@@ -177,27 +201,31 @@ def execute(job: Job, progress: bool = True) -> dict[str, Any]:
 
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     record: dict[str, Any] = {
-        "key": job.key, "profile": job.profile, "algorithm": job.algorithm, "dataset": job.dataset,
-        "seed": job.seed, "started_at": started, "code_version": code_version(),
-        "settings": job.settings(), "versions": package_versions(), "machine": machine(),
+        **_identity(job), "started_at": started, "versions": package_versions(), "machine": machine(),
     }
     try:
         import torch
 
         torch.set_num_threads(job.threads)
+        record["execution"] = _execution(torch.get_num_threads())
         data = load_dataset(job.dataset, job.data_seed, job.data_options)
+        train, valid = data.train, data.valid
+        if job.cv is not None:
+            from setbench.datasets import cross_validation_fold
+
+            train, valid = cross_validation_fold(data, job.cv["folds"], job.cv["fold"], seed=job.cv["seed"])
         algorithm = make_algorithm(job.algorithm, TrainConfig(**job.train), job.algorithm_options)
         record["config"] = json.loads(json.dumps(dataclasses.asdict(algorithm.config), default=str))
         sampler = NvmlSampler() if gpu_visible() else None
         start = time.perf_counter()
         if sampler is not None:
             with sampler:
-                algorithm.fit(data.train, data.valid, seed=job.seed, progress=progress)
+                algorithm.fit(train, valid, seed=job.seed, progress=progress)
         else:
-            algorithm.fit(data.train, data.valid, seed=job.seed, progress=progress)
+            algorithm.fit(train, valid, seed=job.seed, progress=progress)
         diagnostics = dict(algorithm.diagnostics())
         test_jc = math.nan
-        if diagnostics["status"] == "ok":
+        if diagnostics["status"] == "ok" and job.cv is None:  # cross-validation fits never see the test split
             test_start = time.perf_counter()
             test_jc = mean_jaccard(algorithm.predict(data.test), data.test.optimal)
             diagnostics = dict(algorithm.diagnostics())  # fixed-point figures of the test pass
@@ -220,38 +248,96 @@ def execute(job: Job, progress: bool = True) -> dict[str, Any]:
     return record
 
 
-def _failed(job: Job, message: str) -> dict[str, Any]:
+def _execution(torch_threads: int) -> dict[str, Any]:
+    """How the job's process was confined: its thread limits and the CPUs it may run on."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    return {"torch_threads": torch_threads, "cpus": cpus, "pid": os.getpid(),
+            **{name: os.environ.get(name, "") for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}}
+
+
+def _identity(job: Job) -> dict[str, Any]:
     return {"key": job.key, "profile": job.profile, "algorithm": job.algorithm, "dataset": job.dataset,
-            "seed": job.seed, "status": "failed", "message": message, "test_jc": math.nan,
+            "seed": job.seed, "stage": job.stage, "cv": job.cv, "hyper": dict(job.hyper),
             "code_version": code_version(), "settings": job.settings()}
 
 
-def run_jobs(jobs: Sequence[Job], store: RecordStore, *, force: bool = False, progress: bool = True) -> list[dict]:
-    """Run the jobs one by one, each in a fresh process, storing each record as it finishes.
+def failed_record(job: Job, message: str) -> dict[str, Any]:
+    """The record of a job whose process died before writing one (killed, out of memory, crashed)."""
+    return {**_identity(job), "status": "failed", "message": message, "test_jc": math.nan,
+            "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
-    Returns:
-        The records of all ``jobs`` (reused or new), in job order.
+
+def run_job(job: Job, folder: str | Path, *, key: str | None = None, force: bool = False,
+            progress: bool = False) -> dict[str, Any]:
+    """The job function every executor runs: execute ``job`` once and store its record in ``folder``.
+
+    Holds the job's lock (:meth:`RecordStore.claim`) from the check to the write: a second process
+    given the same job waits for the first, then finds its record and returns it. A finished
+    record is returned as is unless ``force``.
+
+    Args:
+        key: the key the sweep process computed for ``job``. Keys include the code version, so a
+            job process whose code differs (the sources were edited after the sweep started) stores
+            a ``failed`` record under ``key`` instead of running other code than was planned.
     """
-    records = []
-    context = multiprocessing.get_context("spawn")
-    bar = tqdm(jobs, desc="jobs", unit="job", disable=not progress)
-    for job in bar:
+    store = RecordStore(folder)
+    if key is not None and key != job.key:
+        with store.claim(key):
+            record = {**failed_record(job, f"this process computes key {job.key} for the job, not the planned "
+                                           f"{key}: the code changed after the sweep was planned (code version "
+                                           f"here {code_version()}); rerun the sweep"), "key": key}
+            store.put(record)
+        return record
+    with store.claim(job.key):
         existing = store.get(job.key)
         if existing is not None and existing.get("status") in FINISHED and not force:
-            bar.write(f"skip   {job.label}: done ({existing['status']}, test JC {existing.get('test_jc')})")
-            records.append(existing)
-            continue
-        bar.set_postfix_str(job.label)
-        with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
-            try:
-                record = pool.submit(execute, job, progress).result()
-            except concurrent.futures.process.BrokenProcessPool:
-                record = _failed(job, "the job's process died (killed, out of memory or crashed)")
+            return existing
+        store.log("start", job.key, label=job.label)
+        record = execute(job, progress)
         store.put(record)
-        records.append(record)
-        jc = record.get("test_jc")
+        store.log("finish", job.key, label=job.label, status=record["status"])
+    return record
+
+
+def run_jobs(jobs: Sequence[Job], store: RecordStore, *, executor=None, force: bool = False,
+             progress: bool = True, description: str = "jobs") -> list[dict]:
+    """Run the jobs that have no finished record (all with ``force``) on ``executor``.
+
+    Args:
+        executor: a :mod:`.executors` executor; default a :class:`~.executors.LocalExecutor`.
+
+    Returns:
+        The records of all ``jobs`` (reused or new), in job order. A job whose process died
+        gets a ``failed`` record (retried by the next run).
+    """
+    from .executors import LocalExecutor
+
+    executor = LocalExecutor() if executor is None else executor
+    records: dict[str, dict] = {}
+    todo: dict[str, Job] = {}
+    for job in jobs:
+        existing = store.get(job.key)
+        if existing is not None and existing.get("status") in FINISHED and not force:
+            records[job.key] = existing
+        else:
+            todo.setdefault(job.key, job)
+    unique = len({job.key for job in jobs})
+    bar = tqdm(total=unique, initial=unique - len(todo), desc=description, unit="job", disable=not progress)
+    if records:
+        bar.write(f"{description}: {len(records)} of {unique} jobs already finished (reused; --force reruns them)")
+    for job, record, problem in executor.map(list(todo.values()), store.folder, force=force, progress=progress):
+        if record is None:
+            existing = store.get(job.key)
+            if existing is not None and existing.get("status") in FINISHED:
+                record = existing
+            else:
+                record = failed_record(job, problem)
+                store.put(record)
+        records[job.key] = record
+        bar.update()
+        jc = record.get("test_jc" if job.cv is None else "valid_jc")
         shown = f"{jc:.2f}" if isinstance(jc, float) and math.isfinite(jc) else "—"
-        bar.write(f"{record['status']:<6} {job.label}: test JC {shown}"
+        bar.write(f"{record['status']:<9} {job.label}: {'test' if job.cv is None else 'valid'} JC {shown}"
                   + (f" ({record['message']})" if record["status"] == "failed" else ""))
     bar.close()
-    return records
+    return [records[job.key] for job in jobs]

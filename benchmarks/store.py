@@ -1,37 +1,58 @@
 """Atomic, resumable storage of job records: one JSON file per job, keyed by the job's hash.
 
 A record is written to a temporary file in the same folder and renamed into place, so a reader
-sees either no record or a whole one — a killed sweep loses at most the job in flight. Aggregate
-files (the results CSV, tables) are rewritten the same way.
+sees either no record or a whole one — a killed sweep loses at most the jobs in flight. Aggregate
+files (the results CSV, tables, figures) are rewritten the same way.
+
+Beside the records (``<key>.json``), the folder holds
+
+* ``locks/<key>.lock`` — an exclusive ``flock`` held by the process running the job. The kernel
+  drops it when that process dies, so a lock is never stale; a second process given the same job
+  waits for it (:meth:`RecordStore.claim`), and ``status`` reads it as "running".
+* ``journal.jsonl`` — one JSON line per job start and finish (key, host, pid, time), appended with
+  ``O_APPEND``: the sweep's history, and the evidence that no finished job ran again.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import fcntl
 import json
 import math
 import os
+import platform
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import pandas as pd
 
-__all__ = ["RecordStore", "atomic_write_text", "write_results_csv"]
+__all__ = ["FINISHED", "RecordStore", "atomic_write_bytes", "atomic_write_text", "write_results_csv"]
+
+#: Statuses of a finished job; ``failed`` jobs are retried on the next run.
+FINISHED = ("ok", "nonfinite", "not_converged")
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and ``os.replace``."""
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically (see :func:`atomic_write_bytes`)."""
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _jsonable(value: Any) -> Any:
@@ -45,10 +66,70 @@ def _jsonable(value: Any) -> Any:
 
 
 class RecordStore:
-    """Folder of ``<key>.json`` job records."""
+    """Folder of ``<key>.json`` job records, their locks and the journal."""
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
+
+    @property
+    def journal_path(self) -> Path:
+        return self.folder / "journal.jsonl"
+
+    def _lock_path(self, key: str) -> Path:
+        return self.folder / "locks" / f"{key}.lock"
+
+    @contextlib.contextmanager
+    def claim(self, key: str) -> Iterator[None]:
+        """Hold the job's exclusive lock, waiting while another process holds it."""
+        path = self._lock_path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    def is_running(self, key: str) -> bool:
+        """True while some process holds the job's lock."""
+        try:
+            fd = os.open(self._lock_path(key), os.O_RDWR)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+    def log(self, event: str, key: str, **fields: Any) -> None:
+        """Append one event line to the journal (a single ``O_APPEND`` write, on a fresh line)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        line = json.dumps({"event": event, "key": key, "host": platform.node(), "pid": os.getpid(),
+                           "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
+                           **fields}, sort_keys=True) + "\n"
+        fd = os.open(self.journal_path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":  # a line cut short by a killed writer
+                line = "\n" + line
+            os.write(fd, line.encode("utf-8"))
+        finally:
+            os.close(fd)
+
+    def journal(self) -> list[dict]:
+        """The journal's events in order; a line cut short by a killed writer is skipped."""
+        if not self.journal_path.exists():
+            return []
+        events = []
+        for line in self.journal_path.read_text(encoding="utf-8").splitlines():
+            try:
+                events.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return events
 
     def path(self, key: str) -> Path:
         return self.folder / f"{key}.json"

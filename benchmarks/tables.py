@@ -1,21 +1,33 @@
-"""Table 1 as Markdown: our test Jaccard per dataset × algorithm beside the published numbers.
+"""Table 1 in Markdown and LaTeX: our test Jaccard per dataset × algorithm beside the published numbers.
 
-Only ``ok`` runs are averaged. Runs that diverged (``nonfinite``), did not converge or failed are
-counted and listed, never averaged in.
+Per dataset (row), our cells are the mean ± sample std over seeds of the runs with status ``ok``;
+the best mean is **bold**, the second underlined (ranked at the two decimals shown, ties share a
+rank), and a dagger marks an algorithm whose difference from the row's best is not significant in
+a paired test across seeds (:mod:`.significance`). The papers' own figures follow in their own
+rows. Runs that diverged (``nonfinite``), did not converge or failed are listed, never averaged in.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import re
 from importlib import resources
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["load_published", "summarize", "render_table1", "SOURCES"]
+from .selection import Selection, point_label
+from .significance import ALPHA, Comparison, paired_comparisons
 
-#: Published sources, in the order their rows are shown.
-SOURCES = {"Ozcan2025": "Özcan et al. 2025 (Table 1)", "Ou2022": "Ou et al. 2022 (reported)"}
+__all__ = ["SOURCES", "load_published", "summarize", "render_table1", "render_table1_latex",
+           "latex_escape", "latex_name"]
+
+#: Published sources, in the order their rows are shown: Markdown and LaTeX labels.
+SOURCES = {"Ozcan2025": ("Özcan et al. 2025 (Table 1)", r"\"{O}zcan et al.\ 2025"),
+           "Ou2022": ("Ou et al. 2022 (reported)", r"Ou et al.\ 2022")}
+_PAPER_MODELS = 5  # models per cell in the paper; fewer are flagged
 
 
 def load_published() -> pd.DataFrame:
@@ -53,50 +65,131 @@ def _mean(frame: pd.DataFrame, column: str) -> float:
     return float(np.nanmean(values)) if np.isfinite(values).any() else math.nan
 
 
-def _cell(mean: float, std: float, n: int | None = None) -> str:
-    if not math.isfinite(mean):
+@dataclasses.dataclass(frozen=True)
+class _Score:
+    mean: float
+    std: float
+    n: int
+    rank: int | None = None          # 1 best, 2 second, else None
+    not_significant: bool = False    # tested against the row's best and p >= ALPHA
+
+
+def _scores(frame: pd.DataFrame, comparisons: Sequence[Comparison]) -> dict[str, dict[str, _Score]]:
+    """dataset → algorithm → score, ranked per dataset at the displayed precision."""
+    summary = summarize(frame)
+    close = {(c.dataset, c.other) for c in comparisons if c.tested and not c.significant}
+    table: dict[str, dict[str, _Score]] = {}
+    for dataset, rows in summary.groupby("dataset", sort=False):
+        values = sorted({round(v, 2) for v in rows["jc_mean"] if math.isfinite(v)}, reverse=True)
+        table[dataset] = {}
+        for row in rows.itertuples():
+            shown = round(row.jc_mean, 2) if math.isfinite(row.jc_mean) else None
+            rank = values.index(shown) + 1 if shown is not None and values.index(shown) < 2 else None
+            table[dataset][row.algorithm] = _Score(row.jc_mean, row.jc_std, int(row.n_ok), rank,
+                                                   (dataset, row.algorithm) in close)
+    return table
+
+
+def _number(mean: float, std: float, pm: str) -> str:
+    return f"{mean:.2f}" + (f" {pm} {std:.2f}" if math.isfinite(std) else "")
+
+
+def _published(published: pd.DataFrame, dataset: str, source: str) -> pd.DataFrame | None:
+    rows = published[(published["dataset"] == dataset) & (published["source"] == source)]
+    return None if rows.empty else rows.set_index("algorithm")
+
+
+# -- Markdown --------------------------------------------------------------------------------------
+def _md_cell(score: _Score | None, unselected: bool = False) -> str:
+    if score is None:
+        return "no selection" if unselected else "not run"
+    if not math.isfinite(score.mean):
         return "—"
-    text = f"{mean:.2f}" + (f" ± {std:.2f}" if math.isfinite(std) else "")
-    return text + (f" (n={n})" if n is not None and n != 5 else "")
+    text = _number(score.mean, score.std, "±")
+    text = {1: f"**{text}**", 2: f"<ins>{text}</ins>"}.get(score.rank, text)
+    return text + (" †" if score.not_significant else "") + (f" (n={score.n})" if score.n != _PAPER_MODELS else "")
 
 
-def _fmt(value: float, digits: int = 1, scale: float = 1.0) -> str:
-    return f"{value / scale:.{digits}f}" if math.isfinite(value) else "—"
+def _md_row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
 
 
 def render_table1(frame: pd.DataFrame, published: pd.DataFrame | None = None, *, title: str = "",
-                  notes: tuple[str, ...] = (), labels: dict[str, str] | None = None) -> str:
-    """Markdown: a score table (ours and published rows per dataset) and a per-run detail table.
+                  notes: Sequence[str] = (), selections: Sequence[Selection] = (),
+                  labels: Mapping[str, str] | None = None) -> str:
+    """Markdown: scores (ours and published), paired tests, selection, excluded runs, per-run figures.
 
-    ``labels`` maps a dataset name to the text shown for it (e.g. ``"digits (not in the paper)"``).
+    Args:
+        frame: one row per test-stage record (``dataset``, ``algorithm``, ``seed``, ``status``,
+            ``test_jc``, ``message`` and the timing columns of the records).
+        selections: the cross-validation outcome per cell, shown when given; a cell without a
+            selection reads "no selection".
+        labels: text shown for a dataset name (e.g. ``"digits (not in the paper)"``).
+
+    Everything above the final "Runs" section is a function of the scores alone (timings vary
+    between runs and machines).
     """
-    labels = labels or {}
+    labels = dict(labels or {})
     published = load_published() if published is None else published
-    summary = summarize(frame)
-    algorithms = list(dict.fromkeys(frame["algorithm"]))
-    lines = [f"# {title or 'Table 1: test Jaccard coefficient (%)'}", ""]
-    lines.append("Mean ± sample std over seeds of runs with status `ok`; `(n=…)` marks fewer than the "
-                 "paper's 5 models. Published rows are the papers' own figures, for comparison.")
-    lines += ["", "| dataset | source | " + " | ".join(algorithms) + " |",
-              "|---|---|" + "---|" * len(algorithms)]
-    for dataset in dict.fromkeys(frame["dataset"]):
-        ours = summary[summary["dataset"] == dataset].set_index("algorithm")
-        cells = [_cell(ours.at[a, "jc_mean"], ours.at[a, "jc_std"], int(ours.at[a, "n_ok"])) if a in ours.index
-                 else "not run" for a in algorithms]
-        lines.append(f"| {labels.get(dataset, dataset)} | setbench | " + " | ".join(cells) + " |")
-        for source, label in SOURCES.items():
-            rows = published[(published["dataset"] == dataset) & (published["source"] == source)]
-            if rows.empty:
-                continue
-            by_algorithm = rows.set_index("algorithm")
-            cells = [_cell(by_algorithm.at[a, "jc_mean"], by_algorithm.at[a, "jc_std"]) if a in by_algorithm.index
-                     else "—" for a in algorithms]
-            lines.append(f"| | {label} | " + " | ".join(cells) + " |")
+    comparisons = paired_comparisons(frame)
+    scores = _scores(frame, comparisons)
+    algorithms = list(dict.fromkeys([*frame["algorithm"], *(s.algorithm for s in selections)]))
+    unselected = {(s.dataset, s.algorithm) for s in selections if s.best is None}
+    lines = [f"# {title or 'Table 1: test Jaccard coefficient (%)'}", "",
+             f"Test Jaccard coefficient (%): mean ± sample std over seeds of runs with status `ok`. Per dataset, "
+             f"**bold** is our best and <ins>underlined</ins> our second; † marks a difference from our best that "
+             f"is not significant (paired t-test over common seeds, p ≥ {ALPHA}); (n=…) marks other than the "
+             f"paper's {_PAPER_MODELS} models. Published rows are the papers' own figures, for comparison.", "",
+             _md_row(["dataset", "source", *algorithms]), "|---|---|" + "---|" * len(algorithms)]
+    for dataset, row in scores.items():
+        lines.append(_md_row([labels.get(dataset, dataset), "setbench",
+                              *(_md_cell(row.get(a), (dataset, a) in unselected) for a in algorithms)]))
+        for source, (label, _) in SOURCES.items():
+            paper = _published(published, dataset, source)
+            if paper is not None:
+                lines.append(_md_row(["", label, *(_number(paper.at[a, "jc_mean"], paper.at[a, "jc_std"], "±")
+                                                   if a in paper.index else "—" for a in algorithms)]))
+    lines += ["", "## Paired tests", ""]
+    if comparisons:
+        lines += [_md_row(["dataset", "best", "other", "common seeds", "mean difference", "p-value", "verdict"]),
+                  "|---|---|---|---|---|---|---|"]
+        for c in comparisons:
+            verdict = ("not tested (fewer than 2 common seeds)" if not c.tested else
+                       f"significant at {ALPHA}" if c.significant else "not significant †")
+            lines.append(_md_row([c.dataset, c.best, c.other, str(len(c.seeds)), _fmt(c.mean_difference, 2),
+                                  _fmt(c.p_value, 3), verdict]))
+    else:
+        lines.append("No dataset has two algorithms with `ok` runs.")
+    if selections:
+        lines += ["", "## Hyper-parameter selection", "",
+                  "Cross-validation over train ∪ valid; the grid point with the best mean validation JC over the "
+                  "folds (ties: the first in grid order) trains the test models. A point that diverged or failed "
+                  "to converge in any fold is not eligible.", "",
+                  _md_row(["dataset", "algorithm", "selected", "CV valid JC (mean ± std over folds)",
+                           "eligible points"]), "|---|---|---|---|---|"]
+        for s in selections:
+            eligible = sum(c.eligible for c in s.candidates)
+            chosen = (point_label(s.best.point), _number(s.best.mean, s.best.std, "±")) if s.best else \
+                (f"none: {s.reason}", "—")
+            lines.append(_md_row([s.dataset, s.algorithm, chosen[0], chosen[1], f"{eligible} of {len(s.candidates)}"]))
+    excluded = frame[frame["status"] != "ok"]
+    lines += ["", "## Excluded runs", ""]
+    if excluded.empty:
+        lines.append("None: every run finished with status `ok`.")
+    else:
+        lines += ["Not averaged into the table above.", "",
+                  _md_row(["dataset", "algorithm", "seed", "status", "message"]), "|---|---|---|---|---|"]
+        for row in excluded.itertuples():
+            message = getattr(row, "message", "")
+            lines.append(_md_row([row.dataset, row.algorithm, str(row.seed), row.status,
+                                  message if isinstance(message, str) else ""]))
+    if notes:
+        lines += ["", "## Notes", ""] + [f"- {note}" for note in notes]
     lines += ["", "## Runs", "",
               "| dataset | algorithm | ok runs | excluded | epochs | train s/epoch | valid s/epoch | compile s "
               "| fit s | fixed-point iterations | sets converged | peak memory (GB) | memory measure |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for row in summary.itertuples():
+    for row in summarize(frame).itertuples():
         lines.append(
             f"| {labels.get(row.dataset, row.dataset)} | {row.algorithm} | {row.n_ok} | {row.excluded or '—'} | {_fmt(row.epochs)} "
             f"| {_fmt(row.epoch_seconds)} | {_fmt(row.valid_seconds)} | {_fmt(row.compile_seconds)} "
@@ -104,6 +197,72 @@ def render_table1(frame: pd.DataFrame, published: pd.DataFrame | None = None, *,
             f"| {_fmt(100 * row.fp_converged_fraction, 0)} % | {_fmt(row.memory_peak_bytes, 2, 1e9)} "
             f"| {row.memory_measure or '—'} |"
         )
-    if notes:
-        lines += ["", "## Notes", ""] + [f"- {note}" for note in notes]
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(value: float, digits: int = 1, scale: float = 1.0) -> str:
+    return f"{value / scale:.{digits}f}" if math.isfinite(value) else "—"
+
+
+# -- LaTeX -----------------------------------------------------------------------------------------
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                  "Ö": r"\"{O}", "ö": r"\"{o}", "ü": r"\"{u}", "é": r"\'{e}", "±": r"$\pm$", "—": "---",
+                  "×": r"$\times$", "≥": r"$\geq$", "∪": r"$\cup$", "†": r"$^{\dagger}$"}
+
+
+def latex_escape(text: str) -> str:
+    """``text`` as LaTeX text: special characters escaped, a few non-ASCII symbols spelled out."""
+    return "".join(_LATEX_SPECIAL.get(char, char) for char in str(text))
+
+
+def latex_name(name: str) -> str:
+    """An algorithm name as the paper sets it: ``iDiffMF_*`` → ``iDiffMF$_{*}$``,
+    ``EquiVSet_ind`` → ``EquiVSet$_{\\mathrm{ind}}$``; other names are escaped."""
+    match = re.fullmatch(r"([A-Za-z][A-Za-z0-9-]*)_([A-Za-z0-9]+|\*)", name)
+    if match is None:
+        return latex_escape(name)
+    base, sub = match.groups()
+    sub = sub if len(sub) == 1 else r"\mathrm{" + sub + "}"
+    return f"{base}$_{{{sub}}}$"
+
+
+def _tex_cell(score: _Score | None) -> str:
+    if score is None or not math.isfinite(score.mean):
+        return "--"
+    text = _number(score.mean, score.std, r"$\pm$")
+    text = {1: rf"\textbf{{{text}}}", 2: rf"\underline{{{text}}}"}.get(score.rank, text)
+    return text + (r"$^{\dagger}$" if score.not_significant else "") + \
+        (rf" {{\scriptsize (n={score.n})}}" if score.n != _PAPER_MODELS else "")
+
+
+def render_table1_latex(frame: pd.DataFrame, published: pd.DataFrame | None = None, *,
+                        caption: str = "", label: str = "tab:setbench-table1",
+                        labels: Mapping[str, str] | None = None) -> str:
+    """LaTeX (``table`` + ``tabular`` with booktabs rules) of the score table of :func:`render_table1`.
+
+    Needs ``\\usepackage{booktabs}`` in the preamble; ``caption`` and dataset ``labels`` are escaped.
+    """
+    labels = dict(labels or {})
+    published = load_published() if published is None else published
+    scores = _scores(frame, paired_comparisons(frame))
+    algorithms = list(dict.fromkeys(frame["algorithm"]))
+    text = (caption or "Test Jaccard coefficient (%)") + (
+        f": mean ± std over seeds. Per dataset, our best is in bold and our second underlined; "
+        f"† marks a difference from our best that is not significant (paired t-test over seeds, p ≥ {ALPHA}).")
+    lines = ["% Generated by setbench (python -m setbench.benchmarks table). Needs \\usepackage{booktabs}.",
+             r"\begin{table}[t]", r"  \centering", rf"  \caption{{{latex_escape(text)}}}",
+             rf"  \label{{{latex_escape(label)}}}", rf"  \begin{{tabular}}{{ll{'c' * len(algorithms)}}}",
+             r"    \toprule", "    " + " & ".join(["Dataset", "Source", *map(latex_name, algorithms)]) + r" \\"]
+    for dataset, row in scores.items():
+        lines.append(r"    \midrule")
+        lines.append("    " + " & ".join([latex_escape(labels.get(dataset, dataset)), "setbench",
+                                          *(_tex_cell(row.get(a)) for a in algorithms)]) + r" \\")
+        for source, (_, tex_label) in SOURCES.items():
+            paper = _published(published, dataset, source)
+            if paper is not None:
+                lines.append("    " + " & ".join(["", tex_label, *(
+                    _number(paper.at[a, "jc_mean"], paper.at[a, "jc_std"], r"$\pm$") if a in paper.index else "--"
+                    for a in algorithms)]) + r" \\")
+    lines += [r"    \bottomrule", r"  \end{tabular}", r"\end{table}"]
     return "\n".join(lines) + "\n"

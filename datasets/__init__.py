@@ -20,6 +20,7 @@ from .celeba import CelebAConfig, load_celeba, read_attributes
 from .digits import DigitsConfig, digits
 from .download import SOURCES, DownloadError, Source, fetch, source_status
 from .pdbbind import PDBBindConfig, load_pdbbind
+from .folds import concatenate, cross_validation_fold, fold_rows
 from .split import FIELD_SPEC, ITEM_KINDS, SetData, SetSplit, validate
 from .synthetic import SyntheticConfig, gaussian, moons
 
@@ -39,9 +40,12 @@ __all__ = [
     "SetSplit",
     "Source",
     "SyntheticConfig",
+    "concatenate",
     "cooccurrence_features",
     "digits",
     "fetch",
+    "cross_validation_fold",
+    "fold_rows",
     "gaussian",
     "load_amazon_archive",
     "load_amazon_registry_file",

@@ -87,3 +87,66 @@ def test_bad_algorithm_settings(tmp_path, capsys, setting, message):
     assert main(["run", "--profile", "smoke", "--results", str(tmp_path), "--set", setting]) == 2
     assert message in capsys.readouterr().err
     _assert_no_results(tmp_path)
+
+
+SWEEP = ["--profile", "smoke-cv", "--algorithms", "DiffMF", "iDiffMF_2", "--datasets", "gaussian"]
+
+
+def _fabricate(results, stage):
+    """Store made-up records for the sweep's jobs of one stage, to exercise the read-only verbs."""
+    from setbench.benchmarks import RecordStore, get_profile, plan
+
+    sweep = plan(get_profile("smoke-cv"), algorithms=["DiffMF", "iDiffMF_2"], datasets=["gaussian"])
+    store = RecordStore(results / "runs")
+    jobs = sweep.cv_jobs() if stage == "cv" else sweep.test_jobs(sweep.select(store))
+    for job in jobs:
+        score = 60 + 10 * job.algorithm_options["model"]["num_layers"] + job.seed + (job.algorithm == "DiffMF")
+        store.put({"key": job.key, "profile": job.profile, "algorithm": job.algorithm, "dataset": job.dataset,
+                   "seed": job.seed, "stage": job.stage, "hyper": dict(job.hyper), "status": "ok",
+                   "valid_jc": float(score), "test_jc": float(score) if stage == "test" else None, "message": ""})
+    return jobs
+
+
+def test_read_only_verbs_follow_the_sweep_through_its_stages(tmp_path, capsys):
+    argv = [*SWEEP, "--results", str(tmp_path)]
+    assert main(["table", *argv]) == 2
+    assert "no finished test-model records of profile 'smoke-cv'" in capsys.readouterr().err
+
+    assert main(["status", *argv]) == 0
+    out = capsys.readouterr().out
+    assert "| cross-validation | 16 | 0 | 0 | 0 | 0 | 16 |" in out and "| test models | 0 |" in out
+
+    _fabricate(tmp_path, "cv")
+    assert main(["status", *argv]) == 0
+    out = capsys.readouterr().out
+    assert "| cross-validation | 16 | 16 | 0 | 0 | 0 | 0 |" in out and "| test models | 4 | 0 | 0 | 0 | 0 | 4 |" in out
+    assert "| gaussian | DiffMF | 8 of 8 | learning_rate=0.001, num_layers=2 | 0 of 2 | — |" in out
+
+    _fabricate(tmp_path, "test")
+    assert main(["status", *argv]) == 0
+    assert "| gaussian | DiffMF | 8 of 8 | learning_rate=0.001, num_layers=2 | 2 of 2 | 81.50 |" in capsys.readouterr().out
+    assert main(["table", *argv]) == 0
+    table = (tmp_path / "table1-smoke-cv.md").read_text()
+    assert "| gaussian | setbench | **81.50 ± 0.71** (n=2) | <ins>80.50 ± 0.71</ins> (n=2) |" in table
+    assert "| gaussian | iDiffMF_2 | learning_rate=0.001, num_layers=2 | 80.00 ± 0.00 | 4 of 4 |" in table
+    assert r"\textbf{81.50 $\pm$ 0.71}" in (tmp_path / "table1-smoke-cv.tex").read_text()
+    assert (tmp_path / "cv-smoke-cv.csv").read_text().count("\n") == 1 + 16
+
+    assert main(["plot", *argv, "--figure", "jaccard"]) == 0
+    png = tmp_path / "figures" / "jaccard-smoke-cv.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and (tmp_path / "figures" / "jaccard-smoke-cv.pdf").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--profile", "smoke", "--grid", "DiffMF.train.learning_rate=1e-3"], "selects no hyper-parameters"),
+    (["--profile", "smoke-cv", "--grid", "DiffMF.train.learning_rate="], "give at least one value"),
+    (["--profile", "smoke-cv", "--grid", "DiffNF.c=1"], "unknown algorithm 'DiffNF'"),
+    (["--profile", "smoke-cv", "--grid", "DiffMF.model.num_layerz=2"], "SetFunctionConfig has no option 'num_layerz'"),
+    (["--profile", "smoke-cv", "--grid", "DiffMF.train.learning_rate=-1"], "TrainConfig.learning_rate must be"),
+    (["--profile", "smoke", "--workers", "0"], "LocalExecutor.workers must be a positive integer, got 0"),
+    (["--profile", "smoke", "--threads", "0"], "--threads must be a positive integer, got 0"),
+])
+def test_bad_grid_and_executor_arguments(tmp_path, capsys, argv, message):
+    assert main(["run", "--results", str(tmp_path), *argv]) == 2
+    assert message in capsys.readouterr().err
+    _assert_no_results(tmp_path)
