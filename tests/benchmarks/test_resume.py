@@ -2,8 +2,8 @@
 
 The sweep is the paper's protocol in miniature (``smoke-cv``: 2-fold cross-validation of a 2 × 2
 grid, then 2 seeds) for DiffMF on Gaussian: 8 + 2 jobs on 2 local workers. Kills land at seeded
-random points spread over both stages (after a random number of finished jobs, plus a random
-delay), alternately on the sweep process alone (its workers must follow it) and on its whole
+random points spread over both stages (after a random number of finished jobs, once a job is
+running, plus a short random delay), alternately on the sweep process alone (its workers must follow it) and on its whole
 process group. Then
 
 * the final Table 1 (LaTeX, and Markdown above the timing section) equals the uninterrupted run's,
@@ -64,12 +64,18 @@ def _wait_gone(pids, seconds=20.0):
     return [pid for pid in pids if _alive(pid)]
 
 
+def _in_flight(events, before):
+    """Jobs started by the current sweep process's workers (journal events after ``before``), unfinished."""
+    finished = {e["key"] for e in events if e["event"] == "finish"}
+    return {e["key"]: e["pid"] for e in events[before:] if e["event"] == "start" and e["key"] not in finished}
+
+
 def test_sigkilled_sweep_resumes_to_the_uninterrupted_table(reference, tmp_path):
     store = RecordStore(tmp_path / "runs")
     rng = np.random.default_rng(2025)
     command = [sys.executable, "-m", "setbench.benchmarks", "run", *SWEEP, "--results", str(tmp_path)]
     # Kill points spread over the whole sweep: after a random number of finished jobs (5 distinct
-    # counts out of 0..JOBS-2, so both stages are hit), plus a random delay of up to 3 s.
+    # counts out of 0..JOBS-2, so both stages are hit), while a job runs.
     targets = sorted(int(t) for t in rng.choice(JOBS - 1, size=5, replace=False))
     kills = []
     for target in targets:
@@ -80,12 +86,15 @@ def test_sigkilled_sweep_resumes_to_the_uninterrupted_table(reference, tmp_path)
         while (sum(e["event"] == "finish" for e in store.journal()) < target and process.poll() is None
                and time.monotonic() < deadline):
             time.sleep(0.05)
-        time.sleep(float(rng.uniform(0.0, 3.0)))
+        # Then wait until one of this sweep's jobs is running, and kill it mid-job after a short
+        # random delay (the jobs take about a second: a longer wait would mostly land between jobs).
+        while not _in_flight(store.journal(), before) and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(float(rng.uniform(0.0, 0.3)))
         assert process.poll() is None, f"the sweep ended by itself before kill {len(kills) + 1}"
         events = store.journal()
         finished = {e["key"] for e in events if e["event"] == "finish"}
-        in_flight = {e["key"]: e["pid"] for e in events[before:]  # started by this sweep process's workers
-                     if e["event"] == "start" and e["key"] not in finished}
+        in_flight = _in_flight(events, before)
         whole_group = len(kills) % 2 == 1
         if whole_group:
             os.killpg(process.pid, signal.SIGKILL)
