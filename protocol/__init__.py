@@ -10,13 +10,14 @@ from .jaccard import jaccard, mean_jaccard, top_k_subsets
 from .encoders import DEFAULT_ENCODER, ENCODERS, resolve_encoder
 from .model_config import MeanFieldConfig, SetFunctionConfig
 from .learner import Batch, NotFittedError, SetAlgorithm, SetLearner
-from .training import RunStatus, TrainConfig, TrainingHistory, early_stopped_training
+from .training import NonFiniteError, RunStatus, TrainConfig, TrainingHistory, early_stopped_training
 
 __all__ = [
     "Batch",
     "DEFAULT_ENCODER",
     "ENCODERS",
     "MeanFieldConfig",
+    "NonFiniteError",
     "NotFittedError",
     "RunStatus",
     "SetAlgorithm",

@@ -16,7 +16,7 @@ from typing import Callable
 
 from tqdm.auto import tqdm
 
-__all__ = ["TrainConfig", "RunStatus", "TrainingHistory", "early_stopped_training"]
+__all__ = ["TrainConfig", "RunStatus", "NonFiniteError", "TrainingHistory", "early_stopped_training"]
 
 
 class RunStatus(str, enum.Enum):
@@ -25,6 +25,14 @@ class RunStatus(str, enum.Enum):
     OK = "ok"
     NONFINITE = "nonfinite"          # a loss, gradient or ψ became NaN/inf: no score is reported
     NOT_CONVERGED = "not_converged"  # a fixed-point solve hit its iteration cap at test time
+
+
+class NonFiniteError(FloatingPointError):
+    """A quantity that the training loss does not show (e.g. an ELBO) became NaN/inf.
+
+    Raised by a training step or by inference; :func:`early_stopped_training` then stops with status
+    ``nonfinite`` and this message, so that the run reports no score.
+    """
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -107,15 +115,23 @@ def early_stopped_training(
         config: ``max_epochs`` and ``patience`` are read.
 
     Returns:
-        The history; ``status`` is ``nonfinite`` if a loss or validation score was not finite, in
-        which case training stopped at that epoch.
+        The history; ``status`` is ``nonfinite`` if a loss or validation score was not finite or
+        ``train_epoch`` / ``validate`` raised :class:`NonFiniteError`, in which case training
+        stopped at that epoch.
     """
     history = TrainingHistory()
     best = None
     bar = tqdm(range(1, config.max_epochs + 1), desc=description, leave=False, disable=not progress)
     for epoch in bar:
         start = time.perf_counter()
-        loss = float(train_epoch(epoch))
+        try:
+            loss = float(train_epoch(epoch))
+        except NonFiniteError as err:
+            history.epoch_seconds.append(time.perf_counter() - start)
+            history.train_loss.append(math.nan)
+            history.status = RunStatus.NONFINITE
+            history.message = f"{err} (epoch {epoch}); stopped"
+            break
         history.epoch_seconds.append(time.perf_counter() - start)
         if not math.isfinite(loss):
             history.train_loss.append(loss)
@@ -123,7 +139,15 @@ def early_stopped_training(
             history.message = f"training loss became {loss} at epoch {epoch}; stopped"
             break
         start = time.perf_counter()
-        score = float(validate())
+        try:
+            score = float(validate())
+        except NonFiniteError as err:
+            history.valid_seconds.append(time.perf_counter() - start)
+            history.train_loss.append(loss)
+            history.valid_jc.append(math.nan)
+            history.status = RunStatus.NONFINITE
+            history.message = f"{err} during validation at epoch {epoch}; stopped"
+            break
         history.valid_seconds.append(time.perf_counter() - start)
         history.train_loss.append(loss)
         history.valid_jc.append(score)

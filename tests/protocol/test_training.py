@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from setbench.protocol import RunStatus, TrainConfig, early_stopped_training
+from setbench.protocol import NonFiniteError, RunStatus, TrainConfig, early_stopped_training
 
 
 def _run(scores, losses=None, patience=2, max_epochs=20):
@@ -46,6 +46,33 @@ def test_nonfinite_loss_stops_with_a_status_and_keeps_the_last_good_checkpoint()
     assert history.status is RunStatus.NONFINITE
     assert "epoch 3" in history.message
     assert restored == 2 and history.epochs == 3
+
+
+@pytest.mark.parametrize("stage", ["train", "validate"])
+def test_nonfinite_error_stops_with_its_message_and_keeps_the_last_good_checkpoint(stage):
+    """A quantity the loss does not show (e.g. an ELBO) raises NonFiniteError: same status, its own message."""
+    state = {"params": 0, "restored": None}
+
+    def train_epoch(epoch):
+        state["params"] = epoch
+        if stage == "train" and epoch == 3:
+            raise NonFiniteError("the ELBO became nan at training step 7")
+        return 1.0
+
+    def validate():
+        if stage == "validate" and state["params"] == 3:
+            raise NonFiniteError("ψ⁰ is not finite")
+        return 10.0 * state["params"]
+
+    history = early_stopped_training(
+        train_epoch=train_epoch, validate=validate, snapshot=lambda: state["params"],
+        restore=lambda p: state.update(restored=p), config=TrainConfig(max_epochs=10), progress=False,
+    )
+    assert history.status is RunStatus.NONFINITE and history.epochs == 3 and state["restored"] == 2
+    assert history.best_epoch == 2 and len(history.epoch_seconds) == 3
+    expected = {"train": "the ELBO became nan at training step 7 (epoch 3); stopped",
+                "validate": "ψ⁰ is not finite during validation at epoch 3; stopped"}[stage]
+    assert history.message == expected
 
 
 @pytest.mark.parametrize("field, value", [("batch_size", 0), ("max_epochs", -1), ("patience", -1),
