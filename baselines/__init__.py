@@ -1,19 +1,37 @@
-"""PyTorch baselines of Ou et al. (2022): DiffMF (and, sharing its parts, the EquiVSet variants)."""
+"""PyTorch baselines of Ou et al. (2022): DiffMF and, sharing its parts, EquiVSet_ind and EquiVSet_copula."""
 
 from .diffmf import DiffMF, DiffMFConfig, unrolled_psi
 from .encoders import make_encoder
+from .equivset import EquiVSet, EquiVSetConfig, elbo
 from .mean_field import draw_uniforms, marginal_gains, mean_field_step
+from .recognition import (
+    RecognitionNetwork,
+    VariationalParams,
+    bernoulli_entropy,
+    gaussian_noise,
+    relaxed_bernoulli,
+    straight_through,
+)
 from .set_function import SetFunction
 from .training import cross_entropy
 
 __all__ = [
     "DiffMF",
     "DiffMFConfig",
+    "EquiVSet",
+    "EquiVSetConfig",
+    "RecognitionNetwork",
     "SetFunction",
+    "VariationalParams",
+    "bernoulli_entropy",
     "cross_entropy",
     "draw_uniforms",
+    "elbo",
+    "gaussian_noise",
     "make_encoder",
     "marginal_gains",
     "mean_field_step",
+    "relaxed_bernoulli",
+    "straight_through",
     "unrolled_psi",
 ]

@@ -63,6 +63,15 @@ def _diffmf(train: TrainConfig, options: Mapping[str, Any]) -> SetAlgorithm:
     return DiffMF(build_config(DiffMFConfig, options, train=train))
 
 
+def _equivset(sampler: str) -> Callable[[TrainConfig, Mapping[str, Any]], SetAlgorithm]:
+    def make(train: TrainConfig, options: Mapping[str, Any]) -> SetAlgorithm:
+        from setbench.baselines import EquiVSet, EquiVSetConfig
+
+        return EquiVSet(build_config(EquiVSetConfig, options, train=train, sampler=sampler))
+
+    return make
+
+
 def _idiffmf(normalization: str) -> Callable[[TrainConfig, Mapping[str, Any]], SetAlgorithm]:
     def make(train: TrainConfig, options: Mapping[str, Any]) -> SetAlgorithm:
         from setbench.idiffmf import IDiffMF, IDiffMFConfig
@@ -75,6 +84,8 @@ def _idiffmf(normalization: str) -> Callable[[TrainConfig, Mapping[str, Any]], S
 #: name → factory(train_config, options) → algorithm
 ALGORITHMS: dict[str, Callable[[TrainConfig, Mapping[str, Any]], SetAlgorithm]] = {
     "DiffMF": _diffmf,
+    "EquiVSet_ind": _equivset("independent"),
+    "EquiVSet_copula": _equivset("copula"),
     "iDiffMF_c": _idiffmf("c"),
     "iDiffMF_2": _idiffmf("fro"),
     "iDiffMF_*": _idiffmf("nuclear"),

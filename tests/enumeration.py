@@ -24,3 +24,8 @@ def exact_gradient(values: np.ndarray, subsets: np.ndarray, psi: np.ndarray) -> 
         others = np.prod(np.delete(probs, j, axis=1), axis=1)
         grad[j] = np.sum(values * others * np.where(subsets[:, j] > 0, 1.0, -1.0))
     return grad
+
+
+def exact_extension(values: np.ndarray, subsets: np.ndarray, psi: np.ndarray) -> float:
+    """``F̃(ψ) = Σ_S F(S) Π_i ψ_i^{s_i} (1−ψ_i)^{1−s_i}`` (Eq. 6) for one set; arguments as :func:`exact_gradient`."""
+    return float(np.sum(values * np.prod(np.where(subsets > 0, psi, 1.0 - psi), axis=1)))
