@@ -80,8 +80,9 @@ class SetLearner(abc.ABC):
         _train_step(batch, step) -> loss: one optimiser step; returns the batch loss (a scalar,
             a framework scalar is fine: it is read once per epoch).
         _psi(batch, batch_index) -> float ``[b, |V|]``: the method's own inference from
-            ψ⁰ = 0.5; randomness must be a function of ``(seed, batch_index)`` only, so that
-            scoring the same split twice gives the same ψ.
+            ψ⁰ = 0.5 (or its own ψ⁰, e.g. EquiVSet's recognition network); randomness must be
+            a function of ``(seed, batch_index)`` only, so that scoring the same split twice
+            gives the same ψ.
         _snapshot() / _restore(state): copy and reload the parameters.
         _method_diagnostics() -> dict: method-specific figures (e.g. fixed-point iterations).
     """
