@@ -1,6 +1,7 @@
 """EquiVSet_ind / EquiVSet_copula: config, ELBO estimate, the alternating steps, NaN handling."""
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ import torch
 
 from setbench.baselines import EquiVSet, EquiVSetConfig, RecognitionNetwork, SetFunction, elbo, gaussian_noise
 from setbench.benchmarks import ALGORITHMS, expand, get_profile
+from setbench.benchmarks.registry import build_config
 from setbench.benchmarks.runner import execute
 from setbench.baselines.training import to_tensors
 from setbench.protocol import Batch, SetFunctionConfig, TrainConfig
@@ -134,11 +136,14 @@ def test_nan_elbo_stops_training_with_a_nonfinite_status(tiny_gaussian):
 def test_nan_elbo_job_records_no_score(monkeypatch):
     """Through the runner: the cell is ``nonfinite``, its test JC is NaN and no test pass runs."""
     def poisoned(train, options):
-        from setbench.benchmarks.registry import build_config
-
         return _PoisonedELBO(build_config(EquiVSetConfig, options, train=train, sampler="copula"))
 
     monkeypatch.setitem(ALGORITHMS, "EquiVSet_copula", poisoned)
+    job_env = {"OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2",
+               "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
+    for var, value in job_env.items():  # execute() sets these for its job; monkeypatch restores them
+        monkeypatch.setenv(var, os.environ.get(var, value))
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
     (job,) = expand(get_profile("smoke"), algorithms=["EquiVSet_copula"], datasets=["gaussian"])
     record = execute(job, progress=False)
     assert record["status"] == "nonfinite" and "ELBO became nan" in record["message"]
