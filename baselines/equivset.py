@@ -110,7 +110,7 @@ def elbo(model: SetFunction, params: VariationalParams, x: torch.Tensor, mask: t
     Args:
         model: the energy model ``F_θ``.
         params: the recognition network's output for ``x``.
-        x: float ``[B, |V|, d]``; mask: bool ``[B, |V|]``.
+        x: float ``[B, |V|, *item_shape]``; mask: bool ``[B, |V|]``.
         noise: float ``[B, m, |V|]`` from :func:`~.recognition.gaussian_noise` (``m`` samples).
         temperature: ``τ``.
         generator: draws the straight-through Bernoulli samples.
@@ -152,10 +152,11 @@ class EquiVSet(SetLearner):
 
     def _initialize(self, train, seed):
         cfg = self.config
-        d = train.item_shape[-1]
+        shape, kind = train.item_shape, train.item_kind
         with seeded(seed):
-            self.model_ = SetFunction(d, cfg.model)
-            self.recognition_ = RecognitionNetwork(d, cfg.model, rank=cfg.rank if cfg.sampler == "copula" else 0)
+            self.model_ = SetFunction(shape, cfg.model, item_kind=kind)
+            self.recognition_ = RecognitionNetwork(shape, cfg.model, item_kind=kind,
+                                                   rank=cfg.rank if cfg.sampler == "copula" else 0)
         self._energy_optimizer = make_optimizer(self.model_.parameters(), cfg.train)
         self._recognition_optimizer = make_optimizer(self.recognition_.parameters(), cfg.train)
         self._mean_field_generator = generator_for(seed, 1)

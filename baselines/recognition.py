@@ -30,7 +30,9 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from setbench.protocol import SetFunctionConfig
+from setbench.protocol import SetFunctionConfig, resolve_encoder
+
+from .encoders import make_encoder
 
 __all__ = [
     "RecognitionNetwork",
@@ -59,19 +61,22 @@ class VariationalParams(NamedTuple):
 class RecognitionNetwork(nn.Module):
     """``x ↦ (logit μ, σ_diag, U)``: φ → MLP → ReLU → heads, applied to each item.
 
-    φ is the energy model's element encoder (``Linear(d, embed_dim)``) with its own weights; the MLP
-    has ``num_layers − 1`` hidden ``Linear(hidden_dim) + ReLU`` layers and a ``Linear(hidden_dim)``
-    output (Ou et al.'s 500-wide network when ``hidden_dim = 500``).
+    φ is the energy model's element encoder (the same architecture, :mod:`.encoders`) with its own
+    weights; the MLP has ``num_layers − 1`` hidden ``Linear(hidden_dim) + ReLU`` layers and a
+    ``Linear(hidden_dim)`` output (Ou et al.'s 500-wide network when ``hidden_dim = 500``).
 
     Args:
-        in_features: item feature dimension ``d``.
-        config: widths and depth, shared with the energy model's config.
+        item_shape: shape of one item, or its dimension ``d`` for vector items.
+        config: widths, depth and encoder, shared with the energy model's config.
+        item_kind: what an item is (``SetSplit.item_kind``); picks φ when ``config.encoder`` is ``"auto"``.
         rank: ``r`` of the copula's low-rank factor; ``0`` builds no copula heads (EquiVSet_ind).
     """
 
-    def __init__(self, in_features: int, config: SetFunctionConfig = SetFunctionConfig(), rank: int = 0):
+    def __init__(self, item_shape: int | tuple[int, ...], config: SetFunctionConfig = SetFunctionConfig(), *,
+                 item_kind: str = "vector", rank: int = 0):
         super().__init__()
-        self.phi = nn.Linear(in_features, config.embed_dim)
+        item_shape = (item_shape,) if isinstance(item_shape, int) else tuple(item_shape)
+        self.phi = make_encoder(resolve_encoder(config.encoder, item_kind, item_shape), item_shape, config.embed_dim)
         widths = [config.embed_dim] + [config.hidden_dim] * (config.num_layers - 1)
         self.hidden = nn.ModuleList(nn.Linear(w, config.hidden_dim) for w in widths[:-1])
         self.out = nn.Linear(widths[-1], config.hidden_dim)
@@ -86,7 +91,7 @@ class RecognitionNetwork(nn.Module):
         return torch.relu(self.out(h))
 
     def forward(self, x: torch.Tensor) -> VariationalParams:
-        """All heads, per item: ``x`` float ``[B, |V|, d]`` (padding positions give values to be masked)."""
+        """All heads, per item: ``x`` float ``[B, |V|, *item_shape]`` (padding positions give values to be masked)."""
         h = self._features(x)
         logits = self.mu_head(h).squeeze(-1)
         if self.scale_head is None:

@@ -9,6 +9,7 @@ from scipy.stats import norm
 
 from setbench.baselines import (
     RecognitionNetwork,
+    SetFunction,
     bernoulli_entropy,
     gaussian_noise,
     relaxed_bernoulli,
@@ -180,3 +181,17 @@ def test_mlp_has_num_layers_minus_one_hidden_layers(num_layers, hidden_layers):
     net = RecognitionNetwork(3, config, rank=2)
     assert len(net.hidden) == hidden_layers
     assert net.out.out_features == 16 and net.phi.out_features == 8
+
+
+@pytest.mark.parametrize("item_shape, item_kind", [((3,), "vector"), ((1, 32, 32), "image")])
+def test_encoder_is_the_energy_models_architecture_with_its_own_weights(item_shape, item_kind):
+    torch.manual_seed(0)
+    net = RecognitionNetwork(item_shape, CONFIG, item_kind=item_kind, rank=2)
+    energy_phi = SetFunction(item_shape, CONFIG, item_kind=item_kind).phi
+    assert type(net.phi) is type(energy_phi)
+    assert [p.shape for p in net.phi.parameters()] == [p.shape for p in energy_phi.parameters()]
+    assert not any(torch.equal(a, b) for a, b in zip(net.phi.parameters(), energy_phi.parameters()))
+    x = torch.randn((2, 5) + item_shape)
+    mask = torch.ones(2, 5, dtype=torch.bool)
+    perm = torch.tensor([3, 0, 4, 1, 2])
+    torch.testing.assert_close(net.psi0(x[:, perm], mask), net.psi0(x, mask)[:, perm])
