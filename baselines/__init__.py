@@ -2,7 +2,8 @@
 
 from .diffmf import DiffMF, DiffMFConfig, unrolled_psi
 from .encoders import make_encoder
-from .mean_field import draw_uniforms, marginal_gains, mean_field_step
+from .estimators import exact_gains, multilinear_extension, relaxed_gains, score_gains
+from .mean_field import draw_uniforms, gradient_estimate, marginal_gains, mean_field_step
 from .set_function import SetFunction
 from .training import cross_entropy
 
@@ -12,8 +13,13 @@ __all__ = [
     "SetFunction",
     "cross_entropy",
     "draw_uniforms",
+    "exact_gains",
+    "gradient_estimate",
     "make_encoder",
     "marginal_gains",
     "mean_field_step",
+    "multilinear_extension",
+    "relaxed_gains",
+    "score_gains",
     "unrolled_psi",
 ]
