@@ -26,8 +26,6 @@ __all__ = ["NORMALIZATIONS", "NORMALIZATION_SCOPES", "normalize_gains"]
 NORMALIZATIONS = ("c", "fro", "nuclear")
 NORMALIZATION_SCOPES = ("batch", "set")
 
-_TINY = 1e-30
-
 
 def _l2(x: jax.Array, axis=None, keepdims: bool = False) -> jax.Array:
     """Euclidean norm with a finite derivative at 0 (where ``jnp.linalg.norm``'s is NaN)."""
@@ -55,4 +53,6 @@ def normalize_gains(gains: jax.Array, mask: jax.Array, kind: str, c: float = 1.0
         norm = _l2(gains)
     else:
         norm = jnp.sum(jnp.linalg.svd(gains, compute_uv=False))
-    return gains * (2.0 / (v_size * jnp.maximum(norm, _TINY)))
+    # A zero norm means zero gains: divide them by 1. (Clamping the norm to a tiny number instead
+    # overflows 1/norm² in float32, and 0 · inf makes the padding rows' derivatives NaN.)
+    return gains * (2.0 / (v_size * jnp.where(norm > 0, norm, 1.0)))
