@@ -2,6 +2,7 @@
 #
 #   make bench            run the default profile (results/table1.md)
 #   make test             run the tests
+#   make verify           scientific checks + estimator comparison (results/verification.md)
 #   make bench PROFILE=paper AMAZON=path/to/registries.csv
 #   make data NAME=celeba   download, verify and extract a dataset (NAME=all: every one; none: report)
 #
@@ -17,7 +18,7 @@ NAME ?=
 DATA_DIR ?= data
 PYTEST_ARGS ?=
 
-.PHONY: install bench test data lock clean
+.PHONY: install bench test verify data lock clean
 
 install: $(STAMP)
 
@@ -36,6 +37,9 @@ data: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+verify: $(STAMP)
+	$(BIN)/python -m setbench.benchmarks verify
 
 # Re-pin requirements.lock from the current env (after editing pyproject.toml's pins).
 lock: $(STAMP)

@@ -3,7 +3,8 @@
 from .diffmf import DiffMF, DiffMFConfig, unrolled_psi
 from .encoders import make_encoder
 from .equivset import EquiVSet, EquiVSetConfig, elbo
-from .mean_field import draw_uniforms, marginal_gains, mean_field_step
+from .estimators import exact_gains, multilinear_extension, relaxed_gains, score_gains
+from .mean_field import draw_uniforms, gradient_estimate, marginal_gains, mean_field_step
 from .recognition import (
     RecognitionNetwork,
     VariationalParams,
@@ -27,11 +28,16 @@ __all__ = [
     "cross_entropy",
     "draw_uniforms",
     "elbo",
+    "exact_gains",
     "gaussian_noise",
+    "gradient_estimate",
     "make_encoder",
     "marginal_gains",
     "mean_field_step",
+    "multilinear_extension",
     "relaxed_bernoulli",
+    "relaxed_gains",
+    "score_gains",
     "straight_through",
     "unrolled_psi",
 ]

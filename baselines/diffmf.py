@@ -29,7 +29,8 @@ class DiffMFConfig:
         iterations: ``K``, unrolled mean-field steps from ψ⁰ = 0.5 (paper: 5).
         keep_unrolled_graph: ``True`` keeps every step in the autograd graph, as the published code
             does through ``torch.bernoulli``; ``False`` detaches ψ between steps. With hard samples
-            both give the same gradient; only memory and time differ.
+            both give the same gradient; only memory and time differ. The other estimators are
+            differentiable in ψ, so they need ``True`` (detaching would truncate the gradient).
     """
 
     model: SetFunctionConfig = SetFunctionConfig()
@@ -41,6 +42,12 @@ class DiffMFConfig:
     def __post_init__(self):
         if not isinstance(self.iterations, int) or isinstance(self.iterations, bool) or self.iterations <= 0:
             raise ValueError(f"DiffMFConfig.iterations must be a positive integer, got {self.iterations!r}")
+        if not self.keep_unrolled_graph and self.mean_field.estimator != "hard":
+            raise ValueError(
+                f"DiffMFConfig.keep_unrolled_graph=False detaches ψ between the unrolled steps, which leaves the "
+                f"gradient unchanged only for estimator='hard'; estimator={self.mean_field.estimator!r} is "
+                f"differentiable in ψ: set keep_unrolled_graph=True (e.g. --set DiffMF.keep_unrolled_graph=true)"
+            )
 
 
 def unrolled_psi(model: SetFunction, x: torch.Tensor, mask: torch.Tensor, iterations: int,
@@ -63,7 +70,7 @@ def unrolled_psi(model: SetFunction, x: torch.Tensor, mask: torch.Tensor, iterat
         needs_graph = torch.is_grad_enabled() and (keep_graph or k == iterations - 1)
         with torch.set_grad_enabled(needs_graph):
             u = draw_uniforms(generator, x.shape[0], x.shape[1], mean_field.samples, mean_field.shared_samples)
-            prev, psi = psi, mean_field_step(model, a, psi, mask, u, keep_graph=keep_graph)
+            prev, psi = psi, mean_field_step(model, a, psi, mask, u, keep_graph=keep_graph, mean_field=mean_field)
     return psi, torch.linalg.vector_norm(psi.detach() - prev.detach(), dim=-1)
 
 
@@ -80,6 +87,7 @@ class DiffMF(SetLearner):
         super().__init__(config)
 
     def _initialize(self, train, seed):
+        self.config.mean_field.check_ground_set(train.v_size, self.name)
         with seeded(seed):
             self.model_ = SetFunction(train.item_shape, self.config.model, item_kind=train.item_kind)
         self.optimizer_ = make_optimizer(self.model_.parameters(), self.config.train)

@@ -5,15 +5,19 @@
 with respect to ψ is zero; whether autograd still *keeps* the graph through the samples is the
 difference between DiffMF as published (``torch.bernoulli`` keeps a zero-derivative node) and DiffMF
 with ψ detached between steps — the gradients are identical, the memory is not.
+:func:`gradient_estimate` also offers the estimators of :mod:`.estimators`, differentiable in ψ.
 """
 
 from __future__ import annotations
 
 import torch
 
+from setbench.protocol import MeanFieldConfig
+
+from .estimators import exact_gains, relaxed_gains, score_gains
 from .set_function import SetFunction
 
-__all__ = ["draw_uniforms", "marginal_gains", "mean_field_step"]
+__all__ = ["draw_uniforms", "gradient_estimate", "marginal_gains", "mean_field_step"]
 
 
 class _ZeroDerivativeThreshold(torch.autograd.Function):
@@ -78,8 +82,22 @@ def marginal_gains(model: SetFunction, a: torch.Tensor, psi: torch.Tensor, mask:
     return gains.mean(dim=1) * valid
 
 
+def gradient_estimate(model: SetFunction, a: torch.Tensor, psi: torch.Tensor, mask: torch.Tensor,
+                      u: torch.Tensor, config: MeanFieldConfig, *, keep_graph: bool = False) -> torch.Tensor:
+    """``∇_ψ F̃`` by ``config.estimator``, float ``[B, |V|]``; ``keep_graph`` applies to ``hard`` only
+    (the other estimators are differentiable in ψ and always keep it in the graph)."""
+    if config.estimator == "hard":
+        return marginal_gains(model, a, psi, mask, u, keep_graph=keep_graph)
+    if config.estimator == "relaxed":
+        return relaxed_gains(model, a, psi, mask, u, config.temperature)
+    estimate = {"score": score_gains, "exact": exact_gains}[config.estimator]
+    return estimate(model, a, psi, mask, u)
+
+
 def mean_field_step(model: SetFunction, a: torch.Tensor, psi: torch.Tensor, mask: torch.Tensor,
-                    u: torch.Tensor, *, keep_graph: bool = False) -> torch.Tensor:
-    """One application of Eq. (8): ``ψ ← σ(∇_ψ F̃(ψ))``, zero at padding. Shapes as :func:`marginal_gains`."""
-    gains = marginal_gains(model, a, psi, mask, u, keep_graph=keep_graph)
+                    u: torch.Tensor, *, keep_graph: bool = False,
+                    mean_field: MeanFieldConfig = MeanFieldConfig()) -> torch.Tensor:
+    """One application of Eq. (8): ``ψ ← σ(∇_ψ F̃(ψ))``, zero at padding. Shapes as :func:`marginal_gains`;
+    the estimate of ``∇_ψ F̃`` is ``mean_field.estimator``'s (:func:`gradient_estimate`)."""
+    gains = gradient_estimate(model, a, psi, mask, u, mean_field, keep_graph=keep_graph)
     return torch.sigmoid(gains) * mask.to(gains.dtype)

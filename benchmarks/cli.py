@@ -1,4 +1,5 @@
-"""Command line: ``python -m setbench.benchmarks {run,table,plot,status,data}`` (``make bench`` calls ``run``).
+"""Command line: ``python -m setbench.benchmarks {run,table,plot,status,data,verify}`` (``make bench``
+calls ``run``, ``make verify`` calls ``verify``).
 
 Arguments become a profile's sweep; library functions do the work. Every verb takes the same
 sweep arguments, so ``table``, ``plot`` and ``status`` address exactly the jobs ``run`` runs. Bad
@@ -96,6 +97,12 @@ def _parser() -> argparse.ArgumentParser:
                       help=f"sources to fetch: {', '.join(SOURCES)} or all; none: only report")
     data.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_ROOT, help="data folder (default: %(default)s)")
     data.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bars")
+
+    verify_help = "scientific checks and an estimator comparison (writes RESULTS/verification.md; resumes)"
+    verify = commands.add_parser("verify", help=verify_help, description=verify_help)
+    verify.add_argument("--results", type=Path, default=Path("results"), help="results folder (default: %(default)s)")
+    verify.add_argument("--force", action="store_true", help="rerun the comparison's finished jobs")
+    verify.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bars")
     return parser
 
 
@@ -273,8 +280,15 @@ def _data(args) -> int:
     return 0
 
 
+def _verify(args) -> int:
+    from .verification_report import verify
+
+    print(f"wrote {verify(args.results, force=args.force, progress=args.progress)}")
+    return 0
+
+
 #: verb → function(parsed arguments) → exit status.
-VERBS = {"run": _run, "table": _table, "plot": _plot, "status": _status, "data": _data}
+VERBS = {"run": _run, "table": _table, "plot": _plot, "status": _status, "data": _data, "verify": _verify}
 
 
 def main(argv: list[str] | None = None) -> int:

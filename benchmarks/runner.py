@@ -32,8 +32,8 @@ from .registry import ALGORITHMS, DATASET_INFO, DATASETS, DEFAULT_DATA_ROOT, Unk
 from .selection import point_label
 from .store import FINISHED, RecordStore
 
-__all__ = ["Job", "available_optional", "expand", "execute", "run_job", "run_jobs", "validate_configs",
-           "validate_data"]
+__all__ = ["Job", "available_optional", "estimator_of", "expand", "execute", "run_job", "run_jobs",
+           "validate_configs", "validate_data"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,6 +216,7 @@ def execute(job: Job, progress: bool = True) -> dict[str, Any]:
             train, valid = cross_validation_fold(data, job.cv["folds"], job.cv["fold"], seed=job.cv["seed"])
         algorithm = make_algorithm(job.algorithm, TrainConfig(**job.train), job.algorithm_options)
         record["config"] = json.loads(json.dumps(dataclasses.asdict(algorithm.config), default=str))
+        record["estimator"] = estimator_of(algorithm.config)
         sampler = NvmlSampler() if gpu_visible() else None
         start = time.perf_counter()
         if sampler is not None:
@@ -228,7 +229,9 @@ def execute(job: Job, progress: bool = True) -> dict[str, Any]:
         if diagnostics["status"] == "ok" and job.cv is None:  # cross-validation fits never see the test split
             test_start = time.perf_counter()
             test_jc = mean_jaccard(algorithm.predict(data.test), data.test.optimal)
-            diagnostics = dict(algorithm.diagnostics())  # fixed-point figures of the test pass
+            diagnostics = dict(algorithm.diagnostics())  # fixed-point figures and status of the test pass
+            if diagnostics["status"] == "nonfinite":
+                test_jc = math.nan  # top-|S*| of a non-finite ψ is no prediction
             record["test_seconds"] = time.perf_counter() - test_start
         record["wall_seconds"] = time.perf_counter() - start
         record.update({k: v for k, v in diagnostics.items() if k != "valid_jc"})
@@ -253,6 +256,11 @@ def _execution(torch_threads: int) -> dict[str, Any]:
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     return {"torch_threads": torch_threads, "cpus": cpus, "pid": os.getpid(),
             **{name: os.environ.get(name, "") for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}}
+
+
+def estimator_of(config) -> str:
+    """The ``∇_ψ F̃`` estimator of an algorithm config (``mean_field.estimator``), or ``""`` if it has none."""
+    return getattr(getattr(config, "mean_field", None), "estimator", "")
 
 
 def _identity(job: Job) -> dict[str, Any]:

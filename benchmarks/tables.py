@@ -5,6 +5,8 @@ the best mean is **bold**, the second underlined (ranked at the two decimals sho
 rank), and a dagger marks an algorithm whose difference from the row's best is not significant in
 a paired test across seeds (:mod:`.significance`). The papers' own figures follow in their own
 rows. Runs that diverged (``nonfinite``), did not converge or failed are listed, never averaged in.
+Runs with an estimator of ``∇_ψ F̃`` other than the published ``hard`` one (the records' ``estimator``)
+form their own column, ``ALGORITHM [estimator]``, with no published figures beside it.
 """
 
 from __future__ import annotations
@@ -36,8 +38,20 @@ def load_published() -> pd.DataFrame:
         return pd.read_csv(handle, comment="#")
 
 
+def _label_estimators(frame: pd.DataFrame) -> pd.DataFrame:
+    """``algorithm`` becomes ``ALGORITHM [estimator]`` where ``estimator`` is set and not ``hard``; the
+    ``estimator`` column is consumed (a second call changes nothing)."""
+    if "estimator" not in frame:
+        return frame
+    estimator = frame["estimator"].fillna("").astype(str)
+    other = ~estimator.isin(["", "hard"])
+    labelled = frame["algorithm"].where(~other, frame["algorithm"] + " [" + estimator + "]")
+    return frame.assign(algorithm=labelled).drop(columns="estimator")
+
+
 def summarize(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per (dataset, algorithm): mean ± std of ``ok`` test JC, counts, and mean timings/diagnostics."""
+    """Per (dataset, algorithm [estimator]): mean ± std of ``ok`` test JC, counts, and mean timings/diagnostics."""
+    frame = _label_estimators(frame)
     rows = []
     for (dataset, algorithm), group in frame.groupby(["dataset", "algorithm"], sort=False):
         ok = group[group["status"] == "ok"]
@@ -131,6 +145,7 @@ def render_table1(frame: pd.DataFrame, published: pd.DataFrame | None = None, *,
     """
     labels = dict(labels or {})
     published = load_published() if published is None else published
+    frame = _label_estimators(frame)
     comparisons = paired_comparisons(frame)
     scores = _scores(frame, comparisons)
     algorithms = list(dict.fromkeys([*frame["algorithm"], *(s.algorithm for s in selections)]))
@@ -245,6 +260,7 @@ def render_table1_latex(frame: pd.DataFrame, published: pd.DataFrame | None = No
     """
     labels = dict(labels or {})
     published = load_published() if published is None else published
+    frame = _label_estimators(frame)
     scores = _scores(frame, paired_comparisons(frame))
     algorithms = list(dict.fromkeys(frame["algorithm"]))
     text = (caption or "Test Jaccard coefficient (%)") + (

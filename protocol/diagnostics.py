@@ -1,4 +1,4 @@
-"""Per-set fixed-point diagnostics collected during one inference pass, summarised for results rows."""
+"""Per-set fixed-point and backward-solve diagnostics, summarised for results rows."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-__all__ = ["SolveRecord"]
+__all__ = ["BackwardRecord", "SolveRecord"]
 
 
 class SolveRecord:
@@ -41,4 +41,33 @@ class SolveRecord:
             prefix + "residual_mean": float(residuals.mean()),
             prefix + "residual_max": float(residuals.max()),
             prefix + "converged_fraction": float(converged.mean()),
+        }
+
+
+class BackwardRecord:
+    """Accumulates the residuals of implicit-differentiation backward solves ``A w = v``, set by set.
+
+    Each solve reports, per set, ``‖A w − v‖₂`` and ``‖v‖₂``; the summary gives the relative residual
+    ``‖A w − v‖₂ / ‖v‖₂`` over sets with ``v ≠ 0`` (padding sets have ``v = 0`` and are skipped).
+    """
+
+    def __init__(self):
+        self._relative: list[np.ndarray] = []
+        self.solves = 0
+
+    def add(self, residual: np.ndarray, scale: np.ndarray) -> None:
+        """Record one solve: float ``[b]`` absolute residuals and ``[b]`` right-hand-side norms."""
+        residual = np.asarray(residual, dtype=np.float64).reshape(-1)
+        scale = np.asarray(scale, dtype=np.float64).reshape(-1)
+        used = scale > 0
+        self._relative.append(residual[used] / scale[used])
+        self.solves += 1
+
+    def summary(self, prefix: str = "bwd_") -> dict[str, float]:
+        """Number of solves, mean and max relative residual (NaN before any solve)."""
+        relative = np.concatenate(self._relative) if self._relative else np.empty(0)
+        return {
+            prefix + "solves": float(self.solves),
+            prefix + "residual_mean": float(relative.mean()) if relative.size else math.nan,
+            prefix + "residual_max": float(relative.max()) if relative.size else math.nan,
         }

@@ -85,6 +85,15 @@ class SetLearner(abc.ABC):
             gives the same ψ.
         _snapshot() / _restore(state): copy and reload the parameters.
         _method_diagnostics() -> dict: method-specific figures (e.g. fixed-point iterations).
+        _inference_diagnostics(batch, batch_index, psi): optional; called after ``_psi`` in a
+            public :meth:`scores` / :meth:`predict` pass (not in validation passes), for costly
+            figures such as a contraction-factor estimate.
+        _convergence_failure() -> str | None: optional; after a public pass, a message if the
+            method's own convergence rule failed (the run becomes ``not_converged``).
+
+    Status: ``nonfinite`` if training saw a non-finite loss or validation score, or the last public
+    pass produced a non-finite ψ; else ``not_converged`` if ``_convergence_failure`` says so for the
+    last public pass (for the runner: the test split); else ``ok``.
     """
 
     name: ClassVar[str]
@@ -110,6 +119,12 @@ class SetLearner(abc.ABC):
 
     def _method_diagnostics(self) -> dict[str, Any]:
         return {}
+
+    def _inference_diagnostics(self, batch: Batch, batch_index: int, psi: np.ndarray) -> None:
+        return None
+
+    def _convergence_failure(self) -> str | None:
+        return None
 
     @property
     def train_config(self) -> TrainConfig:
@@ -144,9 +159,16 @@ class SetLearner(abc.ABC):
             weights = np.array([n for _, n in losses], dtype=np.float64)
             return float(np.sum(values * weights) / weights.sum())
 
+        def validate() -> float:
+            psi = self._scores(valid, diagnose=False)
+            if not np.isfinite(psi).all():
+                return math.nan  # a non-finite ψ: the loop stops with status nonfinite
+            return mean_jaccard(top_k_subsets(psi, valid.subset_sizes, valid.mask), valid.optimal)
+
+        self._inference_status = (RunStatus.OK, "")
         self.history_: TrainingHistory = early_stopped_training(
             train_epoch=train_epoch,
-            validate=lambda: mean_jaccard(self.predict(valid), valid.optimal),
+            validate=validate,
             snapshot=self._snapshot,
             restore=self._restore,
             config=cfg,
@@ -157,14 +179,32 @@ class SetLearner(abc.ABC):
         return self
 
     def scores(self, split: SetSplit) -> np.ndarray:
-        """float64 ``[n_sets, |V|]``: ψ from the method's own inference (deterministic given the seed)."""
+        """float64 ``[n_sets, |V|]``: ψ from the method's own inference (deterministic given the seed).
+
+        Also collects the method's inference diagnostics and sets the run status for this pass
+        (see the class docstring).
+        """
+        psi = self._scores(split, diagnose=True)
+        finite = np.isfinite(psi).all(axis=1)
+        if not finite.all():
+            self._inference_status = (RunStatus.NONFINITE, f"{int((~finite).sum())} of {len(psi)} sets got a "
+                                                           f"non-finite ψ at inference")
+        else:
+            failure = self._convergence_failure()
+            self._inference_status = (RunStatus.NOT_CONVERGED, failure) if failure else (RunStatus.OK, "")
+        return psi
+
+    def _scores(self, split: SetSplit, diagnose: bool) -> np.ndarray:
         if not hasattr(self, "seed_"):
             raise NotFittedError(f"{self.name} is not fitted yet: call fit(train, valid, seed=...) first")
         size = self.train_config.eval_batch_size
-        parts = [
-            np.asarray(self._psi(_batch(split, np.arange(i, min(i + size, split.n_sets)), None), i // size))
-            for i in range(0, split.n_sets, size)
-        ]
+        parts = []
+        for start in range(0, split.n_sets, size):
+            batch = _batch(split, np.arange(start, min(start + size, split.n_sets)), None)
+            psi = np.asarray(self._psi(batch, start // size))
+            if diagnose:
+                self._inference_diagnostics(batch, start // size, psi)
+            parts.append(psi)
         return np.concatenate(parts).astype(np.float64)
 
     def predict(self, split: SetSplit) -> np.ndarray:
@@ -176,9 +216,12 @@ class SetLearner(abc.ABC):
         self._check_fitted()
         history = self.history_
         epochs = history.epoch_seconds
+        status, message = history.status, history.message
+        if status is RunStatus.OK and self._inference_status[0] is not RunStatus.OK:
+            status, message = self._inference_status
         return {
-            "status": history.status.value,
-            "message": history.message,
+            "status": status.value,
+            "message": message,
             "epochs": history.epochs,
             "best_epoch": history.best_epoch,
             "valid_jc": history.best_valid_jc,
@@ -195,5 +238,4 @@ class SetLearner(abc.ABC):
 
     @property
     def status(self) -> RunStatus:
-        self._check_fitted()
-        return self.history_.status
+        return RunStatus(self.diagnostics()["status"])

@@ -150,3 +150,25 @@ def test_bad_grid_and_executor_arguments(tmp_path, capsys, argv, message):
     assert main(["run", "--results", str(tmp_path), *argv]) == 2
     assert message in capsys.readouterr().err
     _assert_no_results(tmp_path)
+
+
+def test_a_differentiable_estimator_with_a_detached_diffmf_graph_fails_before_any_job(tmp_path, capsys):
+    """The default profile detaches DiffMF's unrolled graph (exact for hard samples only)."""
+    argv = ["run", "--results", str(tmp_path), "--algorithms", "DiffMF", "--set", "DiffMF.mean_field.estimator=relaxed"]
+    assert main(argv) == 2
+    assert "set keep_unrolled_graph=True" in capsys.readouterr().err
+    _assert_no_results(tmp_path)
+
+
+def test_unknown_estimator_names_the_valid_ones(tmp_path, capsys):
+    assert main(["run", "--profile", "smoke", "--results", str(tmp_path), "--set",
+                 "iDiffMF_2.mean_field.estimator=gumbel"]) == 2
+    assert "MeanFieldConfig.estimator must be one of hard, score, relaxed, exact, got 'gumbel'" in capsys.readouterr().err
+    _assert_no_results(tmp_path)
+
+
+def test_verify_is_a_command(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["verify", "--help"])
+    assert exit_info.value.code == 0
+    assert "verification.md" in capsys.readouterr().out

@@ -2,7 +2,7 @@ import math
 
 import pandas as pd
 
-from setbench.benchmarks import Job, RecordStore, expand, get_profile, render_table1
+from setbench.benchmarks import Job, RecordStore, expand, get_profile, render_table1, render_table1_latex
 
 
 def test_record_store_round_trip_leaves_no_temporary_files(tmp_path):
@@ -53,3 +53,18 @@ def test_jobs_are_ordered_seed_major():
     jobs = expand(profile)
     per_seed = len(profile.algorithms) * len(profile.datasets)
     assert [j.seed for j in jobs[:per_seed]] == [0] * per_seed and jobs[per_seed].seed == 1
+
+
+def test_estimators_other_than_hard_get_their_own_column_and_no_published_figures():
+    frame = pd.DataFrame([
+        {"dataset": "gaussian", "algorithm": "DiffMF", "estimator": "hard", "seed": 0, "status": "ok", "test_jc": 90.0},
+        {"dataset": "gaussian", "algorithm": "DiffMF", "estimator": "relaxed", "seed": 0, "status": "ok", "test_jc": 80.0},
+        {"dataset": "gaussian", "algorithm": "iDiffMF_2", "estimator": "score", "seed": 0, "status": "not_converged",
+         "test_jc": 70.0, "message": "3 sets hit max_iter"},
+    ])
+    table = render_table1(frame)
+    assert "| dataset | source | DiffMF | DiffMF [relaxed] | iDiffMF_2 [score] |" in table
+    assert "| gaussian | setbench | **90.00** (n=1) | <ins>80.00</ins> (n=1) | — |" in table  # not_converged: not averaged
+    assert "|  | Özcan et al. 2025 (Table 1) | 90.96 ± 0.05 | — | — |" in table
+    assert "| gaussian | iDiffMF_2 [score] | 0 | not_converged | 3 sets hit max_iter |" in table
+    assert "DiffMF [relaxed]" in render_table1_latex(frame)

@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from setbench.idiffmf import FixedPointConfig, implicit_solver, solve
+from setbench.idiffmf import FixedPointConfig, contraction_factor, implicit_solver, solve
 
 
 def _affine_problem(batch=4, v=5, seed=0):
@@ -114,3 +114,42 @@ def test_implicit_gradient_matches_finite_differences(backward):
 def test_config_validation(kwargs, message):
     with pytest.raises(ValueError, match=message):
         FixedPointConfig(**kwargs)
+
+
+def test_contraction_factor_is_the_spectral_norm_of_each_sets_jacobian():
+    """Known answer: T_b(ψ) = A_b ψ + c_b has ∂T/∂ψ = A_b with ‖A_b‖₂ = ρ_b."""
+    a, c, exact, rates = _affine_problem(v=6, seed=2)
+    omega = contraction_factor(_affine, jnp.asarray(exact), (a, c), jax.random.PRNGKey(0), iterations=100)
+    np.testing.assert_allclose(omega, rates, rtol=1e-4)
+    zero = contraction_factor(lambda psi, c: 0.0 * psi + c, jnp.asarray(exact), (c,), jax.random.PRNGKey(0))
+    assert float(jnp.abs(zero).max()) == 0.0
+
+
+@pytest.mark.parametrize("backward", ["normal_cg", "gmres"])
+def test_backward_solve_reports_its_residual_per_set(backward):
+    a, c, _, _ = _affine_problem()
+    reports = []
+    cfg = FixedPointConfig(tol=1e-8, max_iter=300, backward=backward, backward_tol=1e-10, backward_max_iter=50)
+    solver = implicit_solver(_affine, cfg, on_backward=lambda residual, scale: reports.append((residual, scale)))
+    grad = jax.jit(jax.grad(lambda c: jnp.sum(solver(jnp.zeros_like(c), a, c)[0] ** 2)))(c)
+    grad.block_until_ready()
+    jax.effects_barrier()
+    assert len(reports) == 1
+    residual, scale = map(np.asarray, reports[0])
+    assert residual.shape == scale.shape == (4,)
+    assert (scale > 0).all() and (residual / scale < 1e-5).all()  # float32
+
+
+def test_a_truncated_backward_solve_reports_a_large_residual():
+    a, c, _, _ = _affine_problem()
+    reports = []
+    cfg = FixedPointConfig(tol=1e-8, max_iter=300, backward="normal_cg", backward_max_iter=1)
+    solver = implicit_solver(_affine, cfg, on_backward=lambda residual, scale: reports.append((residual, scale)))
+    jax.grad(lambda c: jnp.sum(solver(jnp.zeros_like(c), a, c)[0] ** 2))(c)
+    jax.effects_barrier()
+    assert (np.asarray(reports[0][0]) / np.asarray(reports[0][1]) > 1e-3).any()  # one CG iteration is not enough
+
+
+def test_unconverged_fraction_must_be_a_fraction():
+    with pytest.raises(ValueError, match=r"max_unconverged_fraction must be in \[0, 1\], got 1.5"):
+        FixedPointConfig(max_unconverged_fraction=1.5)
