@@ -4,6 +4,7 @@
 #   make test             run the tests
 #   make bench PROFILE=paper AMAZON=path/to/registries.csv
 #   make data NAME=celeba   download, verify and extract a dataset (NAME=all: every one; none: report)
+#   make perf             time the fast mean-field step against the reference (results/perf.md)
 #
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV ?= .venv
@@ -16,8 +17,9 @@ BENCH_ARGS ?=
 NAME ?=
 DATA_DIR ?= data
 PYTEST_ARGS ?=
+PERF_ARGS ?=
 
-.PHONY: install bench test data lock clean
+.PHONY: install bench test data perf lock clean
 
 install: $(STAMP)
 
@@ -36,6 +38,9 @@ data: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+perf: $(STAMP)
+	$(BIN)/python -m setbench.benchmarks.perf $(if $(AMAZON),--amazon "$(AMAZON)") $(PERF_ARGS)
 
 # Re-pin requirements.lock from the current env (after editing pyproject.toml's pins).
 lock: $(STAMP)
