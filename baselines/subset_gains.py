@@ -118,29 +118,33 @@ class _BlockedGains(torch.autograd.Function):
     def backward(ctx, grad):
         a, psi, valid, u = ctx.saved_tensors
         model = ctx.model
-        parameters = list(model.parameters())
-        wanted = [p for p, needed in zip(parameters, ctx.needs_input_grad[5:]) if needed]
+        needed = ctx.needs_input_grad[5:]
+        wanted = [p for p, need in zip(model.parameters(), needed) if need]
         grad_a = torch.zeros_like(a) if ctx.needs_input_grad[1] else None
-        grad_parameters = [None] * len(wanted)
-        # Coordinates that carry a cotangent, first in each row; padding entries get weight 0.
-        carries = (grad != 0) & (valid > 0)
-        k = int(carries.sum(dim=1).max()) if carries.numel() else 0
-        if k > 0 and (grad_a is not None or wanted):
-            coords = torch.argsort(carries.to(torch.int8), dim=1, descending=True, stable=True)[:, :k]
-            weights = (grad * carries).gather(1, coords)
-            for block in _blocks(psi.shape[0], _rows_per_set(u, k)):
-                with torch.enable_grad():
-                    a_block = a[block].detach().requires_grad_(grad_a is not None)
-                    member = sample_membership(u[block], psi[block], valid[block])
-                    gains = sample_gains(model, a_block, member, coords[block])
-                    inputs = ([a_block] if grad_a is not None else []) + wanted
-                    grads = torch.autograd.grad((gains * weights[block]).sum(), inputs, allow_unused=True)
-                if grad_a is not None:
-                    grad_a[block], grads = grads[0], grads[1:]
-                grad_parameters = [_add(total, g) for total, g in zip(grad_parameters, grads)]
-        grad_parameters = iter(grad_parameters)
-        parameter_grads = [next(grad_parameters) if needed else None for needed in ctx.needs_input_grad[5:]]
-        return (None, grad_a, None, None, None, *parameter_grads)
+        totals: list[torch.Tensor | None] = [None] * len(wanted)
+        carries = (grad != 0) & (valid > 0)  # the coordinates the loss reaches
+        counts = carries.sum(dim=1)
+        # Each set's carrying coordinates first, and sets by decreasing count: a block is evaluated
+        # at its first set's count, the other sets' extra coordinates with weight zero.
+        coords = torch.argsort(carries.to(torch.int8), dim=1, descending=True, stable=True)
+        weights = (grad * carries).gather(1, coords)
+        order = torch.argsort(counts, descending=True, stable=True)
+        start, reached = 0, int((counts > 0).sum()) if grad_a is not None or wanted else 0
+        while start < reached:
+            k = int(counts[order[start]])
+            sets = order[start:min(reached, start + max(1, BLOCK_ROWS // _rows_per_set(u, k)))]
+            start += len(sets)
+            with torch.enable_grad():
+                a_block = a[sets].detach().requires_grad_(grad_a is not None)
+                member = sample_membership(u[sets], psi[sets], valid[sets])
+                gains = sample_gains(model, a_block, member, coords[sets, :k])
+                inputs = ([a_block] if grad_a is not None else []) + wanted
+                grads = torch.autograd.grad((gains * weights[sets, :k]).sum(), inputs, allow_unused=True)
+            if grad_a is not None:
+                grad_a[sets], grads = grads[0], grads[1:]
+            totals = [_add(total, g) for total, g in zip(totals, grads)]
+        parameter_grads = iter(totals)
+        return (None, grad_a, None, None, None, *(next(parameter_grads) if need else None for need in needed))
 
 
 def _add(total: torch.Tensor | None, grad: torch.Tensor | None) -> torch.Tensor | None:
