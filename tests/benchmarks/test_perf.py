@@ -72,7 +72,7 @@ def _results():
          "fast_iterations": 2.5},
     ]
     return {"config": {"threads": 2, "repeats": 2}, "machine": {"cpu": "test cpu", "cores": 2, "load": 1.0},
-            "versions": {"torch": "t", "jax": "j"}, "started": "now", "load_after": 2.0,
+            "versions": {"torch": "t", "jax": "j"}, "started": "now", "load_after": 2.0, "peak_rss_gb": 1.0,
             "matmul_gflops": {"torch": 100.0, "jax": 50.0}, "maps": maps, "steps": steps}
 
 
