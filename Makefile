@@ -5,6 +5,7 @@
 #   make verify           scientific checks + estimator comparison (results/verification.md)
 #   make bench PROFILE=paper AMAZON=path/to/registries.csv
 #   make data NAME=celeba   download, verify and extract a dataset (NAME=all: every one; none: report)
+#   make perf             time the fast mean-field step against the reference (results/perf.md)
 #
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV ?= .venv
@@ -17,8 +18,9 @@ BENCH_ARGS ?=
 NAME ?=
 DATA_DIR ?= data
 PYTEST_ARGS ?=
+PERF_ARGS ?=
 
-.PHONY: install bench test verify data lock clean
+.PHONY: install bench test verify data perf lock clean
 
 install: $(STAMP)
 
@@ -40,6 +42,9 @@ test: $(STAMP)
 
 verify: $(STAMP)
 	$(BIN)/python -m setbench.benchmarks verify
+
+perf: $(STAMP)
+	$(BIN)/python -m setbench.benchmarks.perf $(if $(AMAZON),--amazon "$(AMAZON)") $(PERF_ARGS)
 
 # Re-pin requirements.lock from the current env (after editing pyproject.toml's pins).
 lock: $(STAMP)

@@ -14,6 +14,7 @@ from .recognition import (
     straight_through,
 )
 from .set_function import SetFunction
+from .subset_gains import blocked_gains, sample_gains, sample_membership
 from .training import cross_entropy
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "SetFunction",
     "VariationalParams",
     "bernoulli_entropy",
+    "blocked_gains",
     "cross_entropy",
     "draw_uniforms",
     "elbo",
@@ -37,6 +39,8 @@ __all__ = [
     "multilinear_extension",
     "relaxed_bernoulli",
     "relaxed_gains",
+    "sample_gains",
+    "sample_membership",
     "score_gains",
     "straight_through",
     "unrolled_psi",

@@ -4,7 +4,8 @@
 ``S = {i : u_i < ψ_i}`` (Alg. 1 line 8) the estimate is piecewise constant in ψ, so its derivative
 with respect to ψ is zero; whether autograd still *keeps* the graph through the samples is the
 difference between DiffMF as published (``torch.bernoulli`` keeps a zero-derivative node) and DiffMF
-with ψ detached between steps — the gradients are identical, the memory is not.
+with ψ detached between steps — the gradients are identical, the memory is not. Detached, the
+estimate is evaluated in cache-sized blocks without stored activations (:mod:`.subset_gains`).
 :func:`gradient_estimate` also offers the estimators of :mod:`.estimators`, differentiable in ψ.
 """
 
@@ -16,6 +17,7 @@ from setbench.protocol import MeanFieldConfig
 
 from .estimators import exact_gains, relaxed_gains, score_gains
 from .set_function import SetFunction
+from .subset_gains import blocked_gains, sample_gains
 
 __all__ = ["draw_uniforms", "gradient_estimate", "marginal_gains", "mean_field_step"]
 
@@ -58,28 +60,24 @@ def marginal_gains(model: SetFunction, a: torch.Tensor, psi: torch.Tensor, mask:
         psi: float ``[B, |V|]`` current marginals.
         mask: bool ``[B, |V|]`` valid positions (padding never joins a sample).
         u: uniforms from :func:`draw_uniforms`, ``[B, m, |V|, |V|]`` or ``[B, m, |V|]`` (shared).
-        keep_graph: keep ψ in the autograd graph through the samples (as published).
+        keep_graph: keep ψ in the autograd graph through the samples, with the activations of every
+            subset stored for the backward pass (as published). Otherwise ψ is detached and the
+            estimate is evaluated by :func:`~setbench.baselines.subset_gains.blocked_gains`.
 
     Returns:
         float ``[B, |V|]``; zero at padding positions.
     """
     valid = mask.to(a.dtype)
+    if not keep_graph:
+        return blocked_gains(model, a, psi, valid, u)
+    # As published: one autograd graph over the whole batch, ψ kept in it, activations stored.
     if u.dim() == 4:
-        # Fresh subset per coordinate j, drawn with ψ_j ← 0 (Alg. 1 line 8): j ∉ S.
-        v = psi.shape[1]
-        others = 1.0 - torch.eye(v, dtype=a.dtype, device=a.device)
+        others = 1.0 - torch.eye(psi.shape[1], dtype=a.dtype, device=a.device)  # j ∉ S (Alg. 1 line 8)
         member = _membership(u, psi[:, None, None, :], keep_graph) * valid[:, None, None, :] * others
-        z_without = torch.einsum("bmji,bih->bmjh", member, a)       # z(S), S ∌ j
-        z_with = z_without + a[:, None, :, :]                        # z(S ∪ {j})
-        gains = model.value(z_with) - model.value(z_without)         # [B, m, |V|]
     else:
-        # One subset per sample, shared by all coordinates; F(S) is evaluated once.
-        member = _membership(u, psi[:, None, :], keep_graph) * valid[:, None, :]      # [B, m, |V|]
-        z = torch.einsum("bmi,bih->bmh", member, a)
-        toggled = z[:, :, None, :] + (1.0 - 2.0 * member)[..., None] * a[:, None]       # z(S △ {j})
-        f_set, f_toggled = model.value(z)[..., None], model.value(toggled)
-        gains = torch.where(member > 0, f_set - f_toggled, f_toggled - f_set)
-    return gains.mean(dim=1) * valid
+        member = _membership(u, psi[:, None, :], keep_graph) * valid[:, None, :]
+    gains = sample_gains(model, a, member)
+    return gains * valid
 
 
 def gradient_estimate(model: SetFunction, a: torch.Tensor, psi: torch.Tensor, mask: torch.Tensor,

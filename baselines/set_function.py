@@ -45,9 +45,10 @@ class SetFunction(nn.Module):
 
     def value(self, z: torch.Tensor) -> torch.Tensor:
         """``F`` from first-layer pre-activations without bias: float ``[..., hidden]`` → ``[...]``."""
-        h = torch.relu(z + self.rho_in.bias)
+        # In-place ReLUs on fresh temporaries: autograd-safe, and one pass less over [..., hidden].
+        h = torch.relu_(z + self.rho_in.bias)
         for layer in self.rho_hidden:
-            h = torch.relu(layer(h))
+            h = torch.relu_(layer(h))
         return self.rho_out(h).squeeze(-1)
 
     def forward(self, x: torch.Tensor, subsets: torch.Tensor) -> torch.Tensor:

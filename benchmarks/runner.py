@@ -188,6 +188,9 @@ def validate_data(jobs: Sequence[Job]) -> None:
 def _limit_threads(threads: int) -> None:
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
+    # Idle OpenMP threads sleep instead of spinning: on a shared CPU a spinning thread takes the core
+    # its partner needs, and the mean-field step's many short parallel regions then stall (2-3x).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # honest device-memory readings
 
 
