@@ -2,6 +2,7 @@
 #
 #   make bench            run the default profile (results/table1.md)
 #   make test             run the tests
+#   make memory-plot      draw Figure 1 (memory vs fixed-point iterations)
 #   make bench PROFILE=paper AMAZON=path/to/registries.csv
 #
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
@@ -12,9 +13,10 @@ PROFILE ?= default
 # The Amazon apparel registry file, when it lies where this project's shared data lives.
 AMAZON ?= $(wildcard ../shared/data/amazon/1_100_100_100_apparel_regs.csv)
 BENCH_ARGS ?=
+FIGURE_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install bench test lock clean
+.PHONY: install bench test memory-plot lock clean
 
 install: $(STAMP)
 
@@ -30,6 +32,10 @@ bench: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Figure 1: memory vs fixed-point iterations -> results/figure1.{png,pdf,csv}
+memory-plot: $(STAMP)
+	$(BIN)/python -m setbench.benchmarks.figure1 $(if $(AMAZON),--amazon "$(AMAZON)") $(FIGURE_ARGS)
 
 # Re-pin requirements.lock from the current env (after editing pyproject.toml's pins).
 lock: $(STAMP)

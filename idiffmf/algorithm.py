@@ -145,6 +145,13 @@ class IDiffMF(SetLearner):
         self._record.add(*(np.asarray(field)[:n] for field in info))
         return np.asarray(psi)[:n]
 
+    @property
+    def compiled_train_step_(self):
+        """The ahead-of-time compiled training step (``.memory_analysis()`` gives XLA's buffer sizes)."""
+        if not hasattr(self, "_compiled_step"):
+            raise AttributeError(f"{self.name} has no compiled training step before fit/partial_fit")
+        return self._compiled_step
+
     def _snapshot(self):
         return self.params_  # immutable arrays: a reference is a copy
 
