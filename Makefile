@@ -3,6 +3,7 @@
 #   make bench            run the default profile (results/table1.md)
 #   make test             run the tests
 #   make verify           scientific checks + estimator comparison (results/verification.md)
+#   make memory-plot      draw Figure 1 (memory vs fixed-point iterations)
 #   make bench PROFILE=paper AMAZON=path/to/registries.csv
 #   make data NAME=celeba   download, verify and extract a dataset (NAME=all: every one; none: report)
 #   make perf             time the fast mean-field step against the reference (results/perf.md)
@@ -17,10 +18,11 @@ AMAZON ?= $(wildcard ../shared/data/amazon/1_100_100_100_apparel_regs.csv)
 BENCH_ARGS ?=
 NAME ?=
 DATA_DIR ?= data
+FIGURE_ARGS ?=
 PYTEST_ARGS ?=
 PERF_ARGS ?=
 
-.PHONY: install bench test verify data perf lock clean
+.PHONY: install bench test verify data perf memory-plot lock clean
 
 install: $(STAMP)
 
@@ -45,6 +47,10 @@ verify: $(STAMP)
 
 perf: $(STAMP)
 	$(BIN)/python -m setbench.benchmarks.perf $(if $(AMAZON),--amazon "$(AMAZON)") $(PERF_ARGS)
+
+# Figure 1: memory vs fixed-point iterations -> results/figure1.{png,pdf,csv}
+memory-plot: $(STAMP)
+	$(BIN)/python -m setbench.benchmarks.figure1 $(if $(AMAZON),--amazon "$(AMAZON)") $(FIGURE_ARGS)
 
 # Re-pin requirements.lock from the current env (after editing pyproject.toml's pins).
 lock: $(STAMP)

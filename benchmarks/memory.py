@@ -1,26 +1,51 @@
-"""Memory measures for a job: NVML-sampled device memory on a GPU, process peak RSS elsewhere.
+"""Memory measures: sampled device memory (NVML) or process RSS, framework peaks, and exact measures.
 
-* :class:`NvmlSampler` reads the device's used memory (NVML v2 query) from a background thread
-  every ``interval`` seconds and reports min / mean / max over the job, minus the reading taken
-  when it started. This is what the paper's Figure 1 plots (they sampled ``nvidia-smi`` every 5 s).
-* :func:`peak_rss_bytes` is the process's peak resident set size (``getrusage``). Each job runs in
-  a fresh process, so it is that job's peak, imports and data included. On a CPU it is the
-  documented measure; it is not comparable with device memory.
+Sampled (what the paper's Figure 1 shows; they read ``nvidia-smi`` every 5 s):
+
+* :class:`MemorySampler` reads a quantity from a background thread every ``interval`` seconds and
+  reports min / mean / max over a job, minus the reading taken when it started. Readers:
+  :func:`nvml_used_reader` (device memory in use, NVML v2 query) and :func:`rss_reader` (this
+  process's resident set size).
+* :func:`peak_rss_bytes`: the process's peak RSS (``getrusage``). Jobs run in fresh processes, so it
+  is that job's peak, imports and data included.
+
+Framework peaks, NaN where the framework has no device statistics (CPU):
+:func:`torch_cuda_peak_bytes` (``max_memory_allocated`` since :func:`reset_torch_cuda_peak`) and
+:func:`jax_peak_bytes` (``memory_stats()["peak_bytes_in_use"]``; it cannot be reset, hence one process
+per measurement).
+
+Exact and repeatable, on any device: :func:`saved_tensor_bytes` (bytes of the distinct tensors PyTorch
+saves for the backward pass while a function runs) and :func:`xla_buffer_bytes` (XLA's compiled memory
+analysis: temporary + argument + output buffers of a jitted function).
 """
 
 from __future__ import annotations
 
 import math
+import os
 import resource
 import sys
 import threading
-from typing import NamedTuple
+from typing import Any, Callable, NamedTuple
 
-__all__ = ["MemoryReading", "NvmlSampler", "gpu_visible", "peak_rss_bytes"]
+__all__ = [
+    "MemoryReading",
+    "MemorySampler",
+    "NvmlSampler",
+    "gpu_visible",
+    "jax_peak_bytes",
+    "nvml_used_reader",
+    "peak_rss_bytes",
+    "reset_torch_cuda_peak",
+    "rss_reader",
+    "saved_tensor_bytes",
+    "torch_cuda_peak_bytes",
+    "xla_buffer_bytes",
+]
 
 
 class MemoryReading(NamedTuple):
-    """Bytes over a job; ``measure`` names what was read. NaN where nothing was sampled."""
+    """Bytes over a job relative to its start; ``measure`` names what was read. NaN where nothing was read."""
 
     measure: str
     min_bytes: float
@@ -49,56 +74,163 @@ def gpu_visible() -> bool:
         return False
 
 
-class NvmlSampler:
-    """Background sampling of one device's used memory (NVML v2), relative to the start.
+class _Reader(NamedTuple):
+    measure: str
+    open: Callable[[], Callable[[], int]]  # returns the read function; raises if unavailable
+    close: Callable[[], None]
 
-    Use as a context manager; :meth:`reading` is valid after exit. A job that ends before the
-    first sample still gets one reading: a sample is taken at start and at stop.
-    """
 
-    def __init__(self, device_index: int = 0, interval: float = 0.1):
-        if not interval > 0:
-            raise ValueError(f"NvmlSampler.interval must be > 0 seconds, got {interval!r}")
-        self.device_index = device_index
-        self.interval = interval
-        self._samples: list[int] = []
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+def rss_reader() -> _Reader:
+    """Current resident set size of this process (Linux ``/proc/self/statm``)."""
+    page = os.sysconf("SC_PAGE_SIZE")
 
-    def _used(self) -> int:
-        import pynvml
+    def open_() -> Callable[[], int]:
+        def read() -> int:
+            with open("/proc/self/statm", encoding="ascii") as handle:
+                return int(handle.read().split()[1]) * page
 
-        info = pynvml.nvmlDeviceGetMemoryInfo(self._handle, version=pynvml.nvmlMemory_v2)
-        return int(info.used)
+        read()  # raises where /proc is absent
+        return read
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self._samples.append(self._used() - self._baseline)
+    return _Reader("process_rss", open_, lambda: None)
 
-    def __enter__(self) -> "NvmlSampler":
+
+def nvml_used_reader(device_index: int = 0) -> _Reader:
+    """Device memory in use on one GPU (NVML v2 memory query)."""
+
+    def open_() -> Callable[[], int]:
         import pynvml
 
         pynvml.nvmlInit()
-        self._handle = pynvml.nvmlDeviceGetHandleByIndex(self.device_index)
-        self._baseline = self._used()
-        self._samples = [0]
+        handle = pynvml.nvmlDeviceGetHandleByIndex(device_index)
+        return lambda: int(pynvml.nvmlDeviceGetMemoryInfo(handle, version=pynvml.nvmlMemory_v2).used)
+
+    def close() -> None:
+        import pynvml
+
+        pynvml.nvmlShutdown()
+
+    return _Reader("nvml_device_used", open_, close)
+
+
+class MemorySampler:
+    """Background sampling of a memory quantity, relative to its value at start.
+
+    Use as a context manager; :meth:`reading` is valid after exit. A sample is also taken at start
+    and at stop, so a job that ends before the first interval still has a reading. If the reader
+    cannot be opened (no GPU, no driver), the sampler does nothing and the reading is all NaN.
+
+    Args:
+        reader: :func:`rss_reader` or :func:`nvml_used_reader`.
+        interval: seconds between samples (default 0.1; the paper used 5).
+    """
+
+    def __init__(self, reader: _Reader, interval: float = 0.1):
+        if not interval > 0:
+            raise ValueError(f"MemorySampler.interval must be > 0 seconds, got {interval!r}")
+        self.reader = reader
+        self.interval = interval
+        self._samples: list[int] = []
+        self._read: Callable[[], int] | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._samples.append(self._read() - self._baseline)
+
+    def __enter__(self) -> "MemorySampler":
+        self._samples = []
+        try:
+            self._read = self.reader.open()
+        except Exception:  # unavailable reader: NaN readings, never zeros
+            self._read = None
+            return self
+        self._baseline = self._read()
+        self._samples.append(0)
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="nvml-sampler", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"{self.reader.measure}-sampler", daemon=True)
         self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        import pynvml
-
+        if self._read is None:
+            return
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        self._samples.append(self._used() - self._baseline)
-        pynvml.nvmlShutdown()
+        self._thread.join()
+        self._samples.append(self._read() - self._baseline)
+        self.reader.close()
 
     def reading(self) -> MemoryReading:
-        if not self._samples:
-            return MemoryReading("nvml_device_used", math.nan, math.nan, math.nan, 0)
         values = self._samples
-        return MemoryReading("nvml_device_used", float(min(values)), float(sum(values) / len(values)),
+        if not values:
+            return MemoryReading(self.reader.measure, math.nan, math.nan, math.nan, 0)
+        return MemoryReading(self.reader.measure, float(min(values)), float(sum(values) / len(values)),
                              float(max(values)), len(values))
+
+
+def NvmlSampler(device_index: int = 0, interval: float = 0.1) -> MemorySampler:  # noqa: N802 - a factory
+    """:class:`MemorySampler` of device memory in use (NVML v2)."""
+    return MemorySampler(nvml_used_reader(device_index), interval)
+
+
+def reset_torch_cuda_peak() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+
+
+def torch_cuda_peak_bytes() -> float:
+    """``torch.cuda.max_memory_allocated()``; NaN without CUDA."""
+    import torch
+
+    return float(torch.cuda.max_memory_allocated()) if torch.cuda.is_available() else math.nan
+
+
+def jax_peak_bytes() -> float:
+    """Peak bytes in use on JAX's default device; NaN where the backend keeps no statistics (CPU)."""
+    import jax
+
+    stats = jax.devices()[0].memory_stats()
+    return float(stats["peak_bytes_in_use"]) if stats and "peak_bytes_in_use" in stats else math.nan
+
+
+def saved_tensor_bytes(fn: Callable[[], Any]) -> tuple[Any, int]:
+    """Run ``fn`` and count the bytes of distinct tensor storages autograd saves for backward.
+
+    Every tensor that an autograd node saves passes through ``saved_tensors_hooks``'s pack hook; a
+    storage saved by several nodes counts once. Parameters saved by a layer count too.
+
+    Returns:
+        ``(fn(), bytes)``.
+    """
+    import torch
+
+    seen: dict[tuple[int, str], int] = {}
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        seen[(storage.data_ptr(), str(tensor.device))] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        result = fn()
+    return result, int(sum(seen.values()))
+
+
+def xla_buffer_bytes(compiled) -> dict[str, float]:
+    """XLA's memory analysis of a compiled (``jax.jit(...).lower(...).compile()``) function.
+
+    Returns:
+        ``temp``, ``argument``, ``output`` and ``total`` (their sum) in bytes; NaN if unavailable.
+    """
+    analysis = compiled.memory_analysis()
+    if analysis is None:
+        return {key: math.nan for key in ("temp", "argument", "output", "total")}
+    parts = {
+        "temp": float(analysis.temp_size_in_bytes),
+        "argument": float(analysis.argument_size_in_bytes),
+        "output": float(analysis.output_size_in_bytes),
+    }
+    return {**parts, "total": sum(parts.values())}

@@ -216,6 +216,13 @@ class IDiffMF(SetLearner):
                     f"fixed_point.max_unconverged_fraction)")
         return None
 
+    @property
+    def compiled_train_step_(self):
+        """The ahead-of-time compiled training step (``.memory_analysis()`` gives XLA's buffer sizes)."""
+        if not hasattr(self, "_compiled_step"):
+            raise AttributeError(f"{self.name} has no compiled training step before fit/partial_fit")
+        return self._compiled_step
+
     def _snapshot(self):
         return self.params_  # immutable arrays: a reference is a copy
 

@@ -142,22 +142,8 @@ class SetLearner(abc.ABC):
                 raise TypeError(f"{self.name}.fit expects SetSplit records, got {type(split).__name__}")
         if train.item_shape != valid.item_shape:
             raise ValueError(f"{self.name}.fit: train items {train.item_shape} and valid items {valid.item_shape} differ")
-        cfg = self.train_config
-        self.seed_ = int(seed)
-        data_rng = np.random.default_rng([self.seed_, 0x5E7])
         start = time.perf_counter()
-        self._initialize(train, self.seed_)
-        self._step = 0
-
-        def train_epoch(epoch: int) -> float:
-            losses_mask = loss_mask(train.optimal, train.mask, cfg.neg_num, data_rng)
-            losses = []
-            for rows in epoch_batches(train.n_sets, cfg.batch_size, data_rng):
-                losses.append((self._train_step(_batch(train, rows, losses_mask), self._step), len(rows)))
-                self._step += 1
-            values = np.array([float(loss) for loss, _ in losses])
-            weights = np.array([n for _, n in losses], dtype=np.float64)
-            return float(np.sum(values * weights) / weights.sum())
+        self._start(train, seed)
 
         def validate() -> float:
             psi = self._scores(valid, diagnose=False)
@@ -167,16 +153,50 @@ class SetLearner(abc.ABC):
 
         self._inference_status = (RunStatus.OK, "")
         self.history_: TrainingHistory = early_stopped_training(
-            train_epoch=train_epoch,
+            train_epoch=lambda epoch: self._epoch(train),
             validate=validate,
             snapshot=self._snapshot,
             restore=self._restore,
-            config=cfg,
+            config=self.train_config,
             description=f"{self.name}",
             progress=progress,
         )
         self.fit_seconds_ = time.perf_counter() - start
         return self
+
+    def partial_fit(self, train: SetSplit, *, seed: int) -> "SetLearner":
+        """One epoch over ``train``, without validation; the first call initialises (and compiles).
+
+        For measurements that need a few real training steps (memory, speed). A model trained this way
+        is not a benchmark result: there is no early stopping and no checkpoint selection.
+
+        Returns:
+            ``self``; ``last_epoch_loss_`` holds the epoch's mean training loss.
+        """
+        if not isinstance(train, SetSplit):
+            raise TypeError(f"{self.name}.partial_fit expects a SetSplit record, got {type(train).__name__}")
+        if getattr(self, "seed_", None) != int(seed):
+            self._start(train, seed)
+        self.last_epoch_loss_ = self._epoch(train)
+        return self
+
+    def _start(self, train: SetSplit, seed: int) -> None:
+        self.seed_ = int(seed)
+        self._data_rng = np.random.default_rng([self.seed_, 0x5E7])
+        self._initialize(train, self.seed_)
+        self._step = 0
+
+    def _epoch(self, train: SetSplit) -> float:
+        """One pass over ``train`` in shuffled batches with fresh negatives; the size-weighted mean loss."""
+        cfg = self.train_config
+        losses_mask = loss_mask(train.optimal, train.mask, cfg.neg_num, self._data_rng)
+        losses, sizes = [], []
+        for rows in epoch_batches(train.n_sets, cfg.batch_size, self._data_rng):
+            losses.append(self._train_step(_batch(train, rows, losses_mask), self._step))
+            sizes.append(len(rows))
+            self._step += 1
+        values = np.array([float(loss) for loss in losses])
+        return float(np.sum(values * np.asarray(sizes)) / np.sum(sizes))
 
     def scores(self, split: SetSplit) -> np.ndarray:
         """float64 ``[n_sets, |V|]``: ψ from the method's own inference (deterministic given the seed).
