@@ -1,13 +1,18 @@
 """Figure 1: memory of a training step against the number of fixed-point iterations K.
 
-For each dataset and K ∈ {1, 2, 5, 10, 20, 50, 100}, three methods take a few real training steps,
-each cell in a fresh process:
+For each dataset, estimator of ∂F̃/∂ψ and K ∈ {1, 2, 5, 10, 20, 50, 100}, the methods below take a
+few real training steps, each cell in a fresh process:
 
 * ``DiffMF (graph kept)`` — K unrolled steps with every step kept in the autograd graph, as the
   published code does through ``torch.bernoulli``;
 * ``DiffMF (ψ detached)`` — the same K steps with ψ detached between them: with hard samples the
   parameter gradient is identical (``tests/baselines/test_mean_field.py`` asserts it to the bit);
 * ``iDiffMF`` — exactly K forward iterations (tolerance 0), implicit differentiation (iDiffMF_2).
+
+Under the ``hard`` estimator (as published) the unrolled graph carries no gradient; under a
+differentiable one (``relaxed`` by default, or ``score``) it does, so unrolling really needs the
+memory it keeps. ``DiffMF (ψ detached)`` is drawn for ``hard`` only: under a differentiable
+estimator detaching would change the gradient, and DiffMF keeps the graph whatever the option says.
 
 Per cell it records two *exact* measures — the bytes of tensors PyTorch saves for the backward pass
 of one step (``saved_tensors_hooks``) and XLA's buffer analysis of the compiled iDiffMF step
@@ -47,6 +52,7 @@ METHODS = {
     "idiffmf": "iDiffMF_2 (implicit)",
 }
 _COLORS = {"diffmf_kept": "tab:blue", "diffmf_detached": "tab:green", "idiffmf": "tab:orange"}
+_LINESTYLES = ("-", "--", ":", "-.")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -56,22 +62,34 @@ class Figure1Config:
     Attributes:
         iterations: the K values (x axis).
         datasets: registry names; ``amazon_*`` needs ``amazon``.
+        estimators: estimators of ∂F̃/∂ψ (:data:`~setbench.protocol.ESTIMATORS`), one curve style each.
         batch_size: ground sets per training step.
         steps: sampled training steps per cell (after one measured warm-up step).
         interval: sampling interval in seconds.
         amazon: Amazon registry file or archive folder.
         threads: intra-op threads per cell.
+        workers: cells measured at once, each in its own process (``None``: one on a GPU, whose NVML
+            reading is device-wide; otherwise ``os.cpu_count() // threads``).
     """
 
     iterations: tuple[int, ...] = (1, 2, 5, 10, 20, 50, 100)
     datasets: tuple[str, ...] = ("gaussian", "moons", "amazon_apparel")
+    estimators: tuple[str, ...] = ("hard", "relaxed")
     batch_size: int = 4
     steps: int = 2
     interval: float = 0.1
     amazon: str | None = None
-    threads: int = 2
+    threads: int = 1
+    workers: int | None = None
 
     def __post_init__(self):
+        from setbench.protocol import ESTIMATORS
+
+        unknown = [name for name in self.estimators if name not in ESTIMATORS]
+        if not self.estimators or unknown:
+            raise ValueError(f"Figure1Config.estimators must be among {', '.join(ESTIMATORS)}, got {self.estimators!r}")
+        if self.workers is not None and (not isinstance(self.workers, int) or self.workers <= 0):
+            raise ValueError(f"Figure1Config.workers must be a positive integer or None, got {self.workers!r}")
         if not self.iterations or any(not isinstance(k, int) or k <= 0 for k in self.iterations):
             raise ValueError(f"Figure1Config.iterations must be positive integers, got {self.iterations!r}")
         for field in ("batch_size", "steps", "threads"):
@@ -85,6 +103,7 @@ class Figure1Config:
 @dataclasses.dataclass(frozen=True)
 class Cell:
     dataset: str
+    estimator: str
     method: str
     iterations: int
     batch_size: int
@@ -104,10 +123,13 @@ def cells(config: Figure1Config) -> list[Cell]:
         else:
             sets = config.batch_size * (config.steps + 1)
             options = {"sizes": {"n_train": sets, "n_valid": 1, "n_test": 1}}
-        for method in METHODS:
-            for k in config.iterations:
-                jobs.append(Cell(dataset, method, k, config.batch_size, config.steps, config.interval, options,
-                                 config.threads))
+        for estimator in config.estimators:
+            for method in METHODS:
+                if method == "diffmf_detached" and estimator != "hard":
+                    continue
+                for k in config.iterations:
+                    jobs.append(Cell(dataset, estimator, method, k, config.batch_size, config.steps, config.interval,
+                                     options, config.threads))
     return jobs
 
 
@@ -117,10 +139,11 @@ def _algorithm(cell: Cell):
     from .registry import make_algorithm
 
     train = TrainConfig(batch_size=cell.batch_size, eval_batch_size=cell.batch_size)
+    estimator = {"mean_field": {"estimator": cell.estimator}}
     if cell.method == "idiffmf":
-        return make_algorithm("iDiffMF_2", train, {"fixed_point": {"tol": 0.0, "max_iter": cell.iterations}})
+        return make_algorithm("iDiffMF_2", train, {"fixed_point": {"tol": 0.0, "max_iter": cell.iterations}, **estimator})
     keep = cell.method == "diffmf_kept"
-    return make_algorithm("DiffMF", train, {"iterations": cell.iterations, "keep_unrolled_graph": keep})
+    return make_algorithm("DiffMF", train, {"iterations": cell.iterations, "keep_unrolled_graph": keep, **estimator})
 
 
 def measure_cell(cell: Cell) -> dict[str, Any]:
@@ -164,14 +187,28 @@ def measure_cell(cell: Cell) -> dict[str, Any]:
     return record
 
 
+def _workers(config: Figure1Config) -> int:
+    if config.workers is not None:
+        return config.workers
+    from .memory import gpu_visible
+
+    return 1 if gpu_visible() else max(1, (os.cpu_count() or 1) // config.threads)
+
+
 def run_figure1(config: Figure1Config, *, progress: bool = True) -> pd.DataFrame:
-    """Measure every cell, each in a fresh spawned process; returns one row per cell."""
-    rows = []
-    context = multiprocessing.get_context("spawn")
+    """Measure every cell, each in a fresh spawned process; returns one row per cell, in cell order.
+
+    Every measure is per process (saved tensors, XLA buffers, RSS) except NVML's, which is device-wide:
+    on a GPU the cells therefore run one at a time.
+    """
     todo = cells(config)
-    for cell in tqdm(todo, desc="figure 1 cells", disable=not progress):
-        with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
-            rows.append(pool.submit(measure_cell, cell).result())
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(_workers(config), mp_context=context, max_tasks_per_child=1) as pool:
+        futures = [pool.submit(measure_cell, cell) for cell in todo]
+        for _ in tqdm(concurrent.futures.as_completed(futures), total=len(futures), desc="figure 1 cells",
+                      disable=not progress):
+            pass
+        rows = [future.result() for future in futures]
     return pd.DataFrame(rows)
 
 
@@ -192,21 +229,26 @@ def plot_figure1(frame: pd.DataFrame, path_stem: Path) -> list[Path]:
     sampled_label = "device memory in use, NVML (GB)" if on_gpu else "process RSS during training steps (GB)"
     labels = {"exact": "bytes kept for backward (GB)\nPyTorch saved tensors / XLA buffers",
               "sampled": sampled_label}
-    fig, axes = plt.subplots(2, len(datasets), figsize=(4.2 * len(datasets), 6.4), squeeze=False, sharex=True)
+    estimators = list(dict.fromkeys(frame["estimator"]))
+    fig, axes = plt.subplots(2, len(datasets), figsize=(4.4 * len(datasets), 6.8), squeeze=False, sharex=True)
     for col, dataset in enumerate(datasets):
         for row, kind in enumerate(rows):
             ax = axes[row][col]
-            for method, label in METHODS.items():
-                part = frame[(frame["dataset"] == dataset) & (frame["method"] == method)].sort_values("iterations")
-                if part.empty:
-                    continue
-                k = part["iterations"].to_numpy()
-                if kind == "exact":
-                    ax.plot(k, _gigabytes(part["exact_bytes"]), "o-", color=_COLORS[method], label=label, ms=4)
-                else:
-                    ax.plot(k, _gigabytes(part["sampled_mean_bytes"]), "o-", color=_COLORS[method], label=label, ms=4)
-                    ax.fill_between(k, _gigabytes(part["sampled_min_bytes"]), _gigabytes(part["sampled_max_bytes"]),
-                                    color=_COLORS[method], alpha=0.2, linewidth=0)
+            for estimator, style in zip(estimators, _LINESTYLES):
+                for method, label in METHODS.items():
+                    part = frame[(frame["dataset"] == dataset) & (frame["method"] == method)
+                                 & (frame["estimator"] == estimator)].sort_values("iterations")
+                    if part.empty:
+                        continue
+                    k, color, label = part["iterations"].to_numpy(), _COLORS[method], f"{label}, {estimator}"
+                    if kind == "exact":
+                        ax.plot(k, _gigabytes(part["exact_bytes"]), marker="o", ls=style, color=color, label=label,
+                                ms=4)
+                    else:
+                        ax.plot(k, _gigabytes(part["sampled_mean_bytes"]), marker="o", ls=style, color=color,
+                                label=label, ms=4)
+                        ax.fill_between(k, _gigabytes(part["sampled_min_bytes"]),
+                                        _gigabytes(part["sampled_max_bytes"]), color=color, alpha=0.15, linewidth=0)
             if row == 0:
                 batch = int(frame[frame["dataset"] == dataset]["batch_size"].iloc[0])
                 v_size = int(frame[frame["dataset"] == dataset]["v_size"].iloc[0])
@@ -216,8 +258,9 @@ def plot_figure1(frame: pd.DataFrame, path_stem: Path) -> list[Path]:
             if row == 1:
                 ax.set_xlabel("fixed-point iterations K")
             ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=8, loc="upper left")
-    fig.tight_layout()
+    handles, labels_ = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels_, loc="lower center", ncol=min(3, len(handles)), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.04 + 0.035 * math.ceil(len(handles) / 3), 1, 1))
     paths = [path_stem.with_suffix(".png"), path_stem.with_suffix(".pdf")]
     for path in paths:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -229,16 +272,17 @@ def plot_figure1(frame: pd.DataFrame, path_stem: Path) -> list[Path]:
 
 
 def growth_summary(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per dataset × method: exact bytes at the smallest and largest K and the fitted bytes per iteration."""
+    """Per dataset × estimator × method: exact bytes at the smallest and largest K, the fitted bytes per
+    iteration and the fit's R²."""
     rows = []
-    for (dataset, method), part in frame.groupby(["dataset", "method"], sort=False):
+    for (dataset, estimator, method), part in frame.groupby(["dataset", "estimator", "method"], sort=False):
         part = part.sort_values("iterations")
         k, exact = part["iterations"].to_numpy(float), part["exact_bytes"].to_numpy(float)
         slope, intercept = np.polyfit(k, exact, 1) if len(k) > 1 else (math.nan, math.nan)
         fitted = slope * k + intercept
         total = np.sum((exact - exact.mean()) ** 2)
         r2 = 1 - np.sum((exact - fitted) ** 2) / total if total > 0 else math.nan
-        rows.append({"dataset": dataset, "method": method, "k_min": int(k[0]), "exact_at_k_min": exact[0],
+        rows.append({"dataset": dataset, "estimator": estimator, "method": method, "k_min": int(k[0]), "exact_at_k_min": exact[0],
                      "k_max": int(k[-1]), "exact_at_k_max": exact[-1], "bytes_per_iteration": slope, "r2": r2,
                      "sampled_peak_at_k_max": float(part["sampled_max_bytes"].iloc[-1])})
     return pd.DataFrame(rows)
@@ -249,16 +293,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--iterations", nargs="+", type=int, default=list(Figure1Config.iterations))
     parser.add_argument("--datasets", nargs="+", default=None, help="default: gaussian moons (+ amazon_apparel)")
     parser.add_argument("--amazon", metavar="PATH", help="Amazon registry file or archive folder")
+    parser.add_argument("--estimators", nargs="+", default=list(Figure1Config.estimators),
+                        help="estimators of dF~/dpsi (hard, score, relaxed, exact)")
     parser.add_argument("--batch-size", type=int, default=Figure1Config.batch_size)
     parser.add_argument("--steps", type=int, default=Figure1Config.steps)
     parser.add_argument("--interval", type=float, default=Figure1Config.interval)
+    parser.add_argument("--workers", type=int, default=None, help="cells at once (default: 1 on a GPU, else CPUs)")
     parser.add_argument("--out", type=Path, default=Path("results/figure1"), help="output stem (.png/.pdf/.csv)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args(argv)
     datasets = args.datasets or ["gaussian", "moons"] + (["amazon_apparel"] if args.amazon else [])
     try:
-        config = Figure1Config(iterations=tuple(args.iterations), datasets=tuple(datasets), batch_size=args.batch_size,
-                               steps=args.steps, interval=args.interval, amazon=args.amazon)
+        config = Figure1Config(iterations=tuple(args.iterations), datasets=tuple(datasets),
+                               estimators=tuple(args.estimators), batch_size=args.batch_size, steps=args.steps,
+                               interval=args.interval, amazon=args.amazon, workers=args.workers)
         cells(config)  # validates dataset paths before any work
     except ValueError as err:
         print(f"setbench-figure1: error: {err}", file=sys.stderr)

@@ -104,7 +104,8 @@ def test_figure1_plot_and_growth_summary_from_a_frame(tmp_path):
     for method, per_k in (("diffmf_kept", 1e8), ("diffmf_detached", 0.0), ("idiffmf", 0.0)):
         for k in (1, 2, 5, 10):
             exact = 5e7 + per_k * k
-            rows.append({"dataset": "moons", "method": method, "iterations": k, "batch_size": 4, "v_size": 100,
+            rows.append({"dataset": "moons", "estimator": "hard", "method": method, "iterations": k,
+                         "batch_size": 4, "v_size": 100,
                          "exact_bytes": exact, "sampled_measure": "process_rss", "sampled_min_bytes": 0.5 * exact,
                          "sampled_mean_bytes": 0.8 * exact, "sampled_max_bytes": exact})
     frame = pd.DataFrame(rows)
@@ -113,6 +114,18 @@ def test_figure1_plot_and_growth_summary_from_a_frame(tmp_path):
     summary = growth_summary(frame).set_index("method")
     assert summary.at["diffmf_kept", "bytes_per_iteration"] == pytest.approx(1e8)
     assert summary.at["idiffmf", "bytes_per_iteration"] == pytest.approx(0.0, abs=1e-3)
+
+
+def test_figure1_cells_draw_detached_diffmf_under_hard_samples_only():
+    from setbench.benchmarks.figure1 import Figure1Config, cells
+
+    todo = cells(Figure1Config(iterations=(1, 5), datasets=("moons",), estimators=("hard", "relaxed")))
+    methods = {(cell.estimator, cell.method) for cell in todo}
+    assert methods == {("hard", "diffmf_kept"), ("hard", "diffmf_detached"), ("hard", "idiffmf"),
+                       ("relaxed", "diffmf_kept"), ("relaxed", "idiffmf")}
+    assert len(todo) == 2 * len(methods)
+    with pytest.raises(ValueError, match="Figure1Config.estimators"):
+        Figure1Config(estimators=("soft",))
 
 
 @pytest.mark.slow
