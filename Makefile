@@ -6,6 +6,8 @@
 #   make bench PROFILE=paper AMAZON=path/to/registries.csv
 #   make data NAME=celeba   download, verify and extract a dataset (NAME=all: every one; none: report)
 #   make perf             time the fast mean-field step against the reference (results/perf.md)
+#   make regress          CI regression check of every algorithm's JC against results/regression_baseline.json
+#   make regress-update   rewrite that baseline (with its provenance) from a fresh run
 #
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV ?= .venv
@@ -19,8 +21,9 @@ NAME ?=
 DATA_DIR ?= data
 PYTEST_ARGS ?=
 PERF_ARGS ?=
+REGRESS_ARGS ?=
 
-.PHONY: install bench test verify data perf lock clean
+.PHONY: install bench test verify data perf regress regress-update lock clean
 
 install: $(STAMP)
 
@@ -45,6 +48,12 @@ verify: $(STAMP)
 
 perf: $(STAMP)
 	$(BIN)/python -m setbench.benchmarks.perf $(if $(AMAZON),--amazon "$(AMAZON)") $(PERF_ARGS)
+
+regress: $(STAMP)
+	$(BIN)/python -m setbench.benchmarks regress $(REGRESS_ARGS)
+
+regress-update: $(STAMP)
+	$(BIN)/python -m setbench.benchmarks regress --update $(REGRESS_ARGS)
 
 # Re-pin requirements.lock from the current env (after editing pyproject.toml's pins).
 lock: $(STAMP)
