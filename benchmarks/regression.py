@@ -327,13 +327,17 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def provenance(started: float, load_before: tuple[float, ...]) -> dict[str, Any]:
-    """Where and when a run was made: commit, date, machine and CPU, versions, load and wall time."""
+def _source_state() -> dict[str, Any]:
+    """The git commit and code version of the code about to run (read before the run starts)."""
     status = _git("status", "--porcelain", "--untracked-files=no")
+    return {"git_commit": _git("rev-parse", "HEAD"), "git_dirty": status not in ("", "unknown"),
+            "code_version": code_version()}
+
+
+def provenance(source: Mapping[str, Any], started: float, load_before: tuple[float, ...]) -> dict[str, Any]:
+    """Where and when a run was made: commit, date, machine and CPU, versions, load and wall time."""
     return {
-        "git_commit": _git("rev-parse", "HEAD"), "git_dirty": status not in ("", "unknown"),
-        "code_version": code_version(),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        **source, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": {**machine(), "cpu_model": _cpu_model()}, "versions": package_versions(),
         "wall_seconds": round(time.perf_counter() - started, 1),
         "load_average_start": [round(x, 2) for x in load_before],
@@ -447,11 +451,11 @@ def run_regression(*, profile: Profile | None = None, baseline_path: Path = BASE
     jobs = [job for cell in sweep.cells for job in cell.base_jobs]
     validate_configs(jobs)
     validate_data(jobs)
-    load_before, started = os.getloadavg(), time.perf_counter()
+    source, load_before, started = _source_state(), os.getloadavg(), time.perf_counter()
     outcome = run_sweep(sweep, RecordStore(Path(results) / "runs"), executor=executor, force=not resume,
                         progress=progress)
     cells = scores_of(sweep, outcome.records)
-    prov, chance = provenance(started, load_before), _chance(sweep)
+    prov, chance = provenance(source, started, load_before), _chance(sweep)
     if update:
         written = make_baseline(cells, config, chance, prov)
         atomic_write_text(Path(baseline_path), json.dumps(written, indent=1) + "\n")
