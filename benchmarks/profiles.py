@@ -80,7 +80,12 @@ _SMOKE_SIZES = {"v_size": 12, "s_size": 3, "n_train": 64, "n_valid": 32, "n_test
 # ~7 minutes on a 2-core CPU. Every epoch runs (patience = max_epochs); the best one is restored.
 _REGRESS_TRAIN = TrainConfig(max_epochs=4, patience=4, batch_size=32, eval_batch_size=64, learning_rate=1e-3)
 _REGRESS_SIZES = {"v_size": 24, "s_size": 4, "n_train": 256, "n_valid": 128, "n_test": 128}
-_REGRESS_MODEL = {name: {"model": {"embed_dim": 64, "hidden_dim": 128}} for name in _ALL}
+# With hard samples T is piecewise constant and an occasional set cycles between two pieces until the
+# 20-iteration cap (1.6 % of a run's test sets, once in 18 iDiffMF runs): tolerated up to 5 %, so the
+# check flags a solver that stops converging, not one cycling set. Cells fail on any other status.
+_REGRESS_MODEL = {name: {"model": {"embed_dim": 64, "hidden_dim": 128},
+                         **({"fixed_point": {"max_unconverged_fraction": 0.05}} if name in _EXTRA_AXES else {})}
+                  for name in _ALL}
 _SMOKE_MODEL = {name: {"model": {"embed_dim": 16, "hidden_dim": 32}, "mean_field": {"samples": 2}} for name in _ALL}
 
 PROFILES: dict[str, Profile] = {
