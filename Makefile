@@ -7,6 +7,8 @@
 #   make bench PROFILE=paper AMAZON=path/to/registries.csv
 #   make data NAME=celeba   download, verify and extract a dataset (NAME=all: every one; none: report)
 #   make perf             time the fast mean-field step against the reference (results/perf.md)
+#   make regress          CI regression check of every algorithm's JC against results/regression_baseline.json
+#   make regress-update   rewrite that baseline (with its provenance) from a fresh run
 #
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV ?= .venv
@@ -21,8 +23,9 @@ DATA_DIR ?= data
 FIGURE_ARGS ?=
 PYTEST_ARGS ?=
 PERF_ARGS ?=
+REGRESS_ARGS ?=
 
-.PHONY: install bench test verify data perf memory-plot lock clean
+.PHONY: install bench test verify data perf memory-plot regress regress-update lock clean
 
 install: $(STAMP)
 
@@ -51,6 +54,12 @@ perf: $(STAMP)
 # Figure 1: memory vs fixed-point iterations -> results/figure1.{png,pdf,csv}
 memory-plot: $(STAMP)
 	$(BIN)/python -m setbench.benchmarks.figure1 $(if $(AMAZON),--amazon "$(AMAZON)") $(FIGURE_ARGS)
+
+regress: $(STAMP)
+	$(BIN)/python -m setbench.benchmarks regress $(REGRESS_ARGS)
+
+regress-update: $(STAMP)
+	$(BIN)/python -m setbench.benchmarks regress --update $(REGRESS_ARGS)
 
 # Re-pin requirements.lock from the current env (after editing pyproject.toml's pins).
 lock: $(STAMP)

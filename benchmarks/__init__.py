@@ -3,6 +3,7 @@
 from .executors import EXECUTORS, LocalExecutor, SubmititExecutor
 from .plots import FIGURES, jaccard_figure, save_figure
 from .profiles import PROFILES, Profile, get_profile
+from .regression import BaselineError, run_regression
 from .registry import ALGORITHMS, DATASETS, UnknownNameError, load_dataset, make_algorithm
 from .runner import Job, execute, expand, run_job, run_jobs, validate_data
 from .selection import Candidate, CrossValidation, Selection, select
@@ -14,6 +15,7 @@ from .tables import latex_escape, latex_name, load_published, render_table1, ren
 
 __all__ = [
     "ALGORITHMS",
+    "BaselineError",
     "Candidate",
     "Comparison",
     "CrossValidation",
@@ -49,6 +51,7 @@ __all__ = [
     "render_table1_latex",
     "run_job",
     "run_jobs",
+    "run_regression",
     "run_sweep",
     "save_figure",
     "select",

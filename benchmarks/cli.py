@@ -1,5 +1,5 @@
-"""Command line: ``python -m setbench.benchmarks {run,table,plot,status,data,verify}`` (``make bench``
-calls ``run``, ``make verify`` calls ``verify``).
+"""Command line: ``python -m setbench.benchmarks {run,table,plot,status,data,verify,regress}`` (``make bench``
+calls ``run``, ``make verify`` calls ``verify``, ``make regress`` calls ``regress``).
 
 Arguments become a profile's sweep; library functions do the work. Every verb takes the same
 sweep arguments, so ``table``, ``plot`` and ``status`` address exactly the jobs ``run`` runs. Bad
@@ -20,6 +20,7 @@ from setbench.datasets import SOURCES, DataFileError
 from .executors import LocalExecutor, SubmititExecutor
 from .plots import FIGURES, save_figure
 from .profiles import PROFILES, get_profile
+from .regression import BASELINE_PATH, RESULTS_PATH
 from .registry import ALGORITHMS, DATASET_INFO, DATASETS, DEFAULT_DATA_ROOT, UnknownNameError
 from .runner import available_optional, validate_configs, validate_data
 from .selection import selection_frame
@@ -103,6 +104,20 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--results", type=Path, default=Path("results"), help="results folder (default: %(default)s)")
     verify.add_argument("--force", action="store_true", help="rerun the comparison's finished jobs")
     verify.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bars")
+
+    regress_help = "CI regression check: run the regress profile, compare its JC with the committed baseline"
+    regress = commands.add_parser("regress", help=regress_help, description=regress_help + (
+        "; exit status 1 when a cell's mean JC drops by more than max(1, 3 x its baseline seed std), a run has no "
+        "valid score, or a cell has no baseline"))
+    regress.add_argument("--update", action="store_true",
+                         help="rewrite the baseline from this run (with its provenance) instead of checking it")
+    regress.add_argument("--baseline", type=Path, default=BASELINE_PATH, help="baseline file (default: %(default)s)")
+    regress.add_argument("--results", type=Path, default=RESULTS_PATH,
+                         help="this check's records and report (default: %(default)s)")
+    regress.add_argument("--workers", type=int, help="jobs at once (default: one per CPU)")
+    regress.add_argument("--resume", action=argparse.BooleanOptionalAction, default=False,
+                         help="reuse this code's finished records under RESULTS (default: rerun every job)")
+    regress.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bars")
     return parser
 
 
@@ -287,8 +302,28 @@ def _verify(args) -> int:
     return 0
 
 
+def _regress(args) -> int:
+    from .regression import run_regression
+
+    findings, report = run_regression(baseline_path=args.baseline, results=args.results, update=args.update,
+                                      executor=LocalExecutor(workers=args.workers), resume=args.resume,
+                                      progress=args.progress)
+    for finding in findings:
+        if finding.kind != "pass":
+            prefix = "regression" if finding.failed and not args.update else "note"
+            print(f"setbench: {prefix}: {finding.message}", file=sys.stderr)
+    if args.update:
+        print(f"wrote {args.baseline} ({len(findings)} cells) and {report}")
+        return 0
+    failed = [finding for finding in findings if finding.failed]
+    print(f"regression check {'FAILED' if failed else 'passed'}: {len(failed)} of {len(findings)} cells fail; "
+          f"report: {report}")
+    return 1 if failed else 0
+
+
 #: verb → function(parsed arguments) → exit status.
-VERBS = {"run": _run, "table": _table, "plot": _plot, "status": _status, "data": _data, "verify": _verify}
+VERBS = {"run": _run, "table": _table, "plot": _plot, "status": _status, "data": _data, "verify": _verify,
+         "regress": _regress}
 
 
 def main(argv: list[str] | None = None) -> int:
