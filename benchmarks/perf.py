@@ -460,8 +460,9 @@ def render_perf(results: Mapping[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _parser(datasets: Sequence[str], default: Sequence[str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m setbench.benchmarks.perf", description=__doc__.splitlines()[0])
+def _parser(datasets: Sequence[str], default: Sequence[str], add_help: bool = True) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m setbench.benchmarks.perf", description=__doc__.splitlines()[0],
+                                     add_help=add_help)
     parser.add_argument("--datasets", nargs="+", choices=list(datasets), default=list(default), metavar="NAME",
                         help=f"datasets whose training steps are timed (default: {' '.join(default)}; "
                              f"choices: {', '.join(datasets)})")
@@ -481,7 +482,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .store import atomic_write_text
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    amazon = _parser(DATASETS, ()).parse_known_args(argv)[0].amazon
+    # The default datasets depend on --amazon: read it first, without answering --help yet.
+    amazon = _parser(DATASETS, (), add_help=False).parse_known_args(argv)[0].amazon
     default = ["moons"] + (["amazon_apparel"] if amazon else []) + (["celeba"] if "celeba" in DATASETS else [])
     args = _parser(DATASETS, default).parse_args(argv)
     try:
