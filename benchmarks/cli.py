@@ -175,7 +175,8 @@ def _plan(args) -> Sweep:
     if not args.datasets:
         present = set(available_optional(profile, args.data_dir.resolve()))
         absent = [name for name in profile.optional_datasets if name not in present
-                  and not (args.amazon and name.startswith("amazon_"))]
+                  and not (args.amazon and (name == "amazon_apparel"
+                                            or (name.startswith("amazon_") and Path(args.amazon).is_dir())))]
         if absent:
             print(f"setbench: not run, data absent under {args.data_dir}: {', '.join(absent)} "
                   f"(`python -m setbench.benchmarks data NAME` downloads it)", file=sys.stderr)

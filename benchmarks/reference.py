@@ -140,13 +140,13 @@ def reference_formulation() -> Iterator[None]:
     from unittest import mock
 
     from setbench.baselines import diffmf, mean_field
-    from setbench.idiffmf import algorithm
+    from setbench.idiffmf import algorithm, estimators
 
     with contextlib.ExitStack() as stack:
         stack.enter_context(mock.patch.object(diffmf, "SetFunction", ReferenceSetFunction))
         stack.enter_context(mock.patch.object(mean_field, "marginal_gains", reference_gains))
         stack.enter_context(mock.patch.object(algorithm, "SetFunction", ReferenceFlaxSetFunction))
-        stack.enter_context(mock.patch.object(algorithm, "marginal_gains", reference_gains_jax))
+        stack.enter_context(mock.patch.object(estimators, "marginal_gains", reference_gains_jax))
         yield
 
 

@@ -101,7 +101,8 @@ def expand(profile: Profile, *, amazon: str | None = None, algorithms: Sequence[
 
     Args:
         amazon: path of an Amazon registry file or archive folder; adds ``amazon_apparel`` (or keeps
-            the ``amazon_*`` datasets named in ``datasets``). Without it, ``amazon_*`` datasets read
+            the ``amazon_*`` datasets named in ``datasets``). A registry file holds one category, so
+            it feeds only those datasets; a folder feeds every ``amazon_*`` dataset. The others read
             the downloaded archive under ``data_root``.
         data_root: folder of downloaded data (default ``data/``); the profile's
             ``optional_datasets`` are added when their files are present there.
@@ -127,12 +128,17 @@ def expand(profile: Profile, *, amazon: str | None = None, algorithms: Sequence[
     sizes = {**profile.synthetic_sizes, **(size_overrides or {})}
     options = {name: _merged(profile.algorithm_options.get(name, {}), (algorithm_overrides or {}).get(name, {}))
                for name in chosen_algorithms}
+    # A registry file holds one category: it feeds amazon_apparel, or the amazon_* datasets named in
+    # `datasets`; the other categories read the downloaded archive. An archive folder feeds them all.
+    amazon_path = Path(amazon).resolve() if amazon else None
+    amazon_targets = {name for name in (datasets or ("amazon_apparel",)) if name.startswith("amazon_")}
     jobs = []
     # Seed-major order: an interrupted sweep has the first seeds of every cell, not all seeds of a few.
     for seed in seeds if seeds is not None else profile.seeds:
         for dataset in chosen_datasets:
             if dataset.startswith("amazon_"):
-                data_options = {"path": str(Path(amazon).resolve()) if amazon else str(root / "amazon")}
+                given = amazon_path is not None and (amazon_path.is_dir() or dataset in amazon_targets)
+                data_options = {"path": str(amazon_path if given else root / "amazon")}
             elif dataset in ("gaussian", "moons"):
                 data_options = {"sizes": sizes}
             else:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .files import find_visible
 from .split import SetData, SetSplit
 
 __all__ = [
@@ -152,6 +153,8 @@ class _ArrayUnpickler(pickle.Unpickler):
         ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
         ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
         ("collections", "OrderedDict"),
+        # pickle protocol 5 stores array buffers out of band; protocols 0-2 (Python 2) encode bytes
+        ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"), ("_codecs", "encode"),
     }
 
     def find_class(self, module, name):
@@ -297,7 +300,7 @@ def load_registry_file(path: str | Path, config: AmazonConfig = AmazonConfig(), 
 
 def _find(root: Path, names: tuple[str, ...]) -> Path:
     for pattern in names:
-        found = sorted(root.rglob(pattern))
+        found = find_visible(root, pattern)
         if found:
             return found[0]
     raise DataFileError(f"{root}: no file named {' or '.join(names)} (expected Ou et al.'s Amazon archive layout)")

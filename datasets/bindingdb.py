@@ -246,7 +246,7 @@ def _split(table: PairTable, features: np.ndarray, n_sets: int, config: BindingD
                 chosen = shortlist[exemplars]
                 break
         else:
-            raise RuntimeError(f"{name}: the diversity oracle found no exemplars in {_MAX_REDRAWS} draws of set {row}")
+            raise DataFileError(f"{name}: the diversity oracle found no exemplars in {_MAX_REDRAWS} draws of set {row}")
         ground[row] = items
         optimal[row, chosen] = True
     return SetSplit(features=features, ground_sets=ground, mask=np.ones_like(optimal), optimal=optimal,

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .amazon import DataFileError
+from .files import find_visible
 from .split import SetData, SetSplit
 
 __all__ = ["CelebAConfig", "read_attributes", "sample_sets", "decode_image", "load_celeba"]
@@ -204,7 +205,7 @@ def _decoded(image_dir: Path, files: list[str], size: int, cache_dir: Path) -> n
 
 
 def _find(root: Path, name: str, directory: bool = False) -> Path:
-    found = sorted(p for p in root.rglob(name) if (p.is_dir() if directory else p.is_file()))
+    found = [p for p in find_visible(root, name) if (p.is_dir() if directory else p.is_file())]
     if not found:
         raise DataFileError(f"{root}: no {'folder' if directory else 'file'} named {name} (expected the CelebA "
                             f"files list_attr_celeba.txt and img_align_celeba/)")

@@ -2,10 +2,13 @@
 
 * :func:`top_k` — the ``k`` best positions by a score, ties broken by position (ground sets are
   in random order, so a tied boundary is a uniformly random choice).
-* :func:`diverse_exemplars` — Ou et al. 2022's diversity filter: affinity propagation
+* :func:`diverse_exemplars` — a diversity filter after Ou et al. 2022: affinity propagation
   (scikit-learn, ``random_state`` fixed) on the Tanimoto similarity of RDKit topological
-  fingerprints; the exemplars are the chosen compounds. RDKit and scikit-learn are imported only
-  when this oracle is used.
+  fingerprints; the exemplars are the chosen compounds. Our choice: the similarity matrix is the
+  precomputed affinity, and mol blocks are sanitised by RDKit (a set with an unparsable ligand is
+  redrawn). The published code's exact clustering call may differ, so the ``*_diverse`` figures
+  of Ou et al. are a reference, not a like-for-like target. RDKit and scikit-learn are imported
+  only when this oracle is used.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ import zipfile
 from pathlib import Path
 
 from .amazon import CATEGORIES, DataFileError
+from .files import find_visible
 
 __all__ = ["RemoteFile", "Source", "SOURCES", "DownloadError", "SourceStatus", "source_status", "fetch",
            "sha256_of"]
@@ -179,7 +180,7 @@ def _record_checksum(folder: Path, name: str, digest: str) -> None:
 
 
 def _found(folder: Path, name: str) -> bool:
-    return folder.is_dir() and any(True for _ in folder.rglob(name))
+    return folder.is_dir() and bool(find_visible(folder, name))
 
 
 def source_status(source: Source, root: Path) -> SourceStatus:
@@ -213,7 +214,7 @@ def _download(remote: RemoteFile, target: Path, source: Source, progress: bool) 
         if remote.drive_id is not None:
             import gdown
 
-            result = gdown.download(id=remote.drive_id, output=str(part), quiet=not progress)
+            result = gdown.download(id=remote.drive_id, output=str(part), quiet=not progress, timeout=_TIMEOUT_S)
             if result is None or not part.is_file():
                 raise OSError("gdown returned no file")
         else:
@@ -248,11 +249,17 @@ def _safe_members(archive: Path, names: list[str]) -> None:
             raise DataFileError(f"{archive}: refusing to extract {name!r} (a path outside the folder)")
 
 
-def _extract(archive: Path, folder: Path, digest: str) -> None:
-    """Extract into a temporary folder, move its entries into ``folder``, then write the marker."""
+def _extract(archive: Path, folder: Path, digest: str, *, present: bool) -> None:
+    """Extract into a temporary folder, move its entries into ``folder``, then write the marker.
+
+    Skipped when the marker names this archive's digest and ``present`` (the expected files are
+    all there); a temporary folder left by a killed extraction is removed first.
+    """
     marker = folder / f".extracted-{archive.name}"
-    if marker.is_file() and marker.read_text(encoding="utf-8").strip() == digest:
+    if marker.is_file() and marker.read_text(encoding="utf-8").strip() == digest and present:
         return
+    for stale in folder.glob(f".extract-{archive.name}.*"):  # left by a killed extraction
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(dir=folder, prefix=f".extract-{archive.name}."))
     try:
         try:
@@ -307,9 +314,12 @@ def fetch(source: Source, root: Path, *, progress: bool = True) -> SourceStatus:
             if remote.md5 is not None and _md5_of(path) != remote.md5:
                 raise DataFileError(f"{path}: MD5 differs from the published {remote.md5}: corrupt or truncated "
                                     f"download; delete it and try again")
-            _record_checksum(folder, remote.name, digest)
         if remote.extract:
-            _extract(path, folder, digest)
+            # An archive that does not extract (an HTML page, a truncated download) raises here,
+            # before its checksum is recorded: a later good download is not refused as "replaced".
+            _extract(path, folder, digest, present=source_status(source, root).ready)
+        if recorded is None:
+            _record_checksum(folder, remote.name, digest)
     status = source_status(source, root)
     if not status.ready:
         raise DataFileError(f"{folder}: after download and extraction, {', '.join(status.missing)} still missing "

@@ -42,6 +42,7 @@ import numpy as np
 
 from .amazon import DataFileError
 from .compounds import diverse_exemplars, top_k
+from .files import find_visible
 from .split import SetData, SetSplit
 
 __all__ = [
@@ -266,7 +267,7 @@ def _complex_files(folder: Path, code: str) -> tuple[Path, Path]:
 
 
 def _find_index(root: Path) -> Path:
-    found = sorted(root.rglob("INDEX_core_data.2013"))
+    found = find_visible(root, "INDEX_core_data.2013")
     if not found:
         raise DataFileError(f"{root}: no INDEX_core_data.2013 (expected the extracted pdbbind_v2015 archive)")
     return found[0]
@@ -318,7 +319,7 @@ def load_pdbbind(root: str | Path, config: PDBBindConfig = PDBBindConfig(), *, s
                     chosen = shortlist[exemplars]
                     break
             else:
-                raise RuntimeError(f"{name}/{split}: the diversity oracle found no exemplars in {_MAX_REDRAWS} draws")
+                raise DataFileError(f"{name}/{split}: the diversity oracle found no exemplars in {_MAX_REDRAWS} draws")
             ground[row] = items
             optimal[row, chosen] = True
         splits.append(SetSplit(features=features, ground_sets=ground, mask=np.ones_like(optimal), optimal=optimal,

@@ -37,7 +37,7 @@ class FixedPointConfig:
 
     Attributes:
         solver: ``"fixed_point"`` (plain iteration of Eq. 8) or ``"anderson"`` acceleration.
-        tol: per-set tolerance on ``‖T(ψ) − ψ‖₂`` (Sec. 5.1: 1e-6). ``0`` runs exactly ``max_iter``.
+        tol: per-set tolerance on ``‖T(ψ) − ψ‖₂`` (Sec. 5.1: 1e-6). ``0`` runs exactly ``max_iter`` iterations (no early stop).
         max_iter: iteration cap; a set still above ``tol`` is reported not converged.
         anderson_history: number of past iterates Anderson mixes.
         anderson_ridge: Tikhonov term of Anderson's least-squares problem, relative to the mean
@@ -151,6 +151,11 @@ def solve(T: MapFn, psi0: jax.Array, args: tuple, cfg: FixedPointConfig) -> tupl
         history_t=jnp.zeros(shape, psi0.dtype),
     )
 
+    # tol = 0 runs exactly max_iter iterations: no set is frozen early, even where T(ψ) = ψ to the bit
+    # (with hard samples T is piecewise constant, so a zero residual is common); its `converged` says
+    # whether the last residual was 0.
+    exact = cfg.tol == 0
+
     def running(state: _State) -> jax.Array:
         info = state.info
         finite = jnp.all(jnp.isfinite(info.residual) | (state.step == 0))
@@ -160,7 +165,7 @@ def solve(T: MapFn, psi0: jax.Array, args: tuple, cfg: FixedPointConfig) -> tupl
         done = state.info.converged
         t_psi = T(state.psi, *args)
         residual = jnp.linalg.norm(t_psi - state.psi, axis=-1)
-        now = ~done & (residual <= cfg.tol)
+        now = ~done & (residual <= cfg.tol) & (not exact)
         if cfg.solver == "anderson":
             proposal, xs, ts = _anderson_mix(state, state.psi, t_psi, cfg)
             proposal = jnp.where(now[:, None], t_psi, proposal)
@@ -175,6 +180,8 @@ def solve(T: MapFn, psi0: jax.Array, args: tuple, cfg: FixedPointConfig) -> tupl
         return _State(state.step + 1, psi, info, xs, ts)
 
     final = jax.lax.while_loop(running, body, init)
+    if exact:
+        return final.psi, final.info._replace(converged=final.info.residual == 0)
     return final.psi, final.info
 
 

@@ -113,3 +113,28 @@ def test_amazon_datasets_read_the_downloaded_archive_by_default(tmp_path):
     assert job.data_options == {"path": str(folder.resolve())}
     data = load_dataset("amazon_toys", 0, job.data_options)
     assert data.name == "amazon_toys" and data.train.features.shape == (40, 768)
+
+
+def test_a_registry_file_feeds_only_its_category_and_a_folder_feeds_all(tmp_path):
+    """`--amazon FILE` (one category's registries) must not stand in for the other eleven categories."""
+    data = tmp_path / "data"
+    (data / "amazon").mkdir(parents=True)
+    from setbench.datasets import SOURCES
+
+    for name in SOURCES["amazon"].expects:  # the extracted archive, present: every category is planned
+        (data / "amazon" / name).write_text("")
+    registry = tmp_path / "apparel_regs.csv"
+    registry.write_text("1 2 3\n")
+    paths = {job.dataset: job.data_options["path"]
+             for job in expand(get_profile("paper-fixed"), amazon=str(registry), data_root=data)
+             if job.dataset.startswith("amazon_")}
+    assert paths["amazon_apparel"] == str(registry.resolve())
+    assert paths["amazon_toys"] == paths["amazon_bath"] == str((data / "amazon").resolve())
+    named = expand(get_profile("default"), amazon=str(registry), datasets=["amazon_toys"], data_root=data)
+    assert {job.data_options["path"] for job in named} == {str(registry.resolve())}
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    paths = {job.dataset: job.data_options["path"]
+             for job in expand(get_profile("paper-fixed"), amazon=str(archive), data_root=data)
+             if job.dataset.startswith("amazon_")}
+    assert paths["amazon_apparel"] == paths["amazon_toys"] == str(archive.resolve())

@@ -103,3 +103,17 @@ def test_interleaved_timing_runs_every_function_once_per_round():
     assert calls == ["a", "b"] * 3  # warm-up round, then two timed rounds
     assert {k: len(v) for k, v in seconds.items()} == {"a": 2, "b": 2}
     assert all(np.isfinite(v).all() for v in seconds.values())
+
+
+def test_reference_formulation_reaches_both_frameworks_estimators():
+    """The swap patches the names the algorithms look up at call time, and restores them."""
+    from setbench import idiffmf
+    from setbench.baselines import mean_field
+    from setbench.benchmarks.reference import reference_formulation, reference_gains_jax
+    from setbench.idiffmf import estimators
+
+    with reference_formulation():
+        assert mean_field.marginal_gains is reference_gains
+        assert estimators.marginal_gains is reference_gains_jax
+    assert mean_field.marginal_gains is baselines.marginal_gains
+    assert estimators.marginal_gains is idiffmf.marginal_gains

@@ -113,13 +113,13 @@ def test_missing_registry_file(tmp_path):
         load_amazon_registry_file(tmp_path / "nope.csv")
 
 
-def _write_archive(root, category="apparel", n_items=50, dim=768, registries=None, vectors=None):
+def _write_archive(root, category="apparel", n_items=50, dim=768, registries=None, vectors=None, protocol=None):
     folder = root / "amazon_baby_registry"
     folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
     vectors = vectors if vectors is not None else {i: rng.standard_normal(dim).astype(np.float32) for i in range(1, n_items + 1)}
     with open(folder / f"{category}.pickle", "wb") as handle:
-        pickle.dump(vectors, handle)
+        pickle.dump(vectors, handle, protocol=protocol)
     registries = registries if registries is not None else _registries(90, n_items=n_items)
     (folder / f"{category}.csv").write_text("".join(",".join(map(str, r)) + "\n" for r in registries))
     return registries
@@ -133,6 +133,26 @@ def test_archive_format(tmp_path):
     kept = _kept(registries)
     assert data.train.n_sets + data.valid.n_sets + data.test.n_sets == len(kept)
     assert sorted((data.train.ground_sets[0][data.train.optimal[0]] + 1).tolist()) == kept[0]
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_archive_pickles_of_every_protocol_load(tmp_path, protocol):
+    """The archive's pickles may come from Python 2 (protocols 0-2) or a recent NumPy (5)."""
+    rng = np.random.default_rng(0)
+    vectors = {i: rng.standard_normal(768).astype(np.float32) for i in range(1, 51)}
+    _write_archive(tmp_path, vectors=vectors, protocol=protocol)
+    data = load_amazon_archive(tmp_path, "apparel", seed=0)
+    np.testing.assert_array_equal(data.train.features, np.stack([vectors[i] for i in range(1, 51)]))
+
+
+def test_a_stale_extraction_folder_is_never_read(tmp_path):
+    """A killed extraction leaves `.extract-*/` with partial files; the loader must not pick them."""
+    _write_archive(tmp_path)
+    stale = tmp_path / ".extract-amazon_baby_registry.zip.x1"
+    stale.mkdir()
+    (stale / "apparel.pickle").write_bytes(b"\x80\x04trunc")
+    (stale / "apparel.csv").write_text("1,2,3\n")
+    assert load_amazon_archive(tmp_path, "apparel", seed=0).train.features.shape == (50, 768)
 
 
 def test_archive_wrong_vector_dimension(tmp_path):

@@ -71,6 +71,32 @@ def test_a_truncated_archive_placed_by_hand_is_refused_and_nothing_is_extracted(
     assert not _leftovers(folder) and not list(folder.glob("*.pickle"))
 
 
+def test_a_bad_archive_records_no_checksum_so_a_good_one_is_accepted_after_it(tmp_path):
+    upstream = _amazon_zip(tmp_path / "upstream.zip")
+    folder = tmp_path / "data" / "amazon"
+    folder.mkdir(parents=True)
+    (folder / "amazon_baby_registry.zip").write_bytes(b"<html>quota exceeded</html>")
+    with pytest.raises(DataFileError, match="corrupt or truncated archive"):
+        fetch(_local_amazon(upstream), tmp_path / "data", progress=False)
+    assert not (folder / "SHA256SUMS").exists()
+    (folder / "amazon_baby_registry.zip").unlink()  # as the message says: delete it and download again
+    assert fetch(_local_amazon(upstream), tmp_path / "data", progress=False).ready
+
+
+def test_a_killed_extraction_is_cleaned_up_and_deleted_files_are_extracted_again(tmp_path):
+    source = _local_amazon(_amazon_zip(tmp_path / "upstream.zip"))
+    root = tmp_path / "data"
+    fetch(source, root, progress=False)
+    folder = root / "amazon"
+    stale = folder / ".extract-amazon_baby_registry.zip.dead"
+    stale.mkdir()
+    (stale / "toys.pickle").write_bytes(b"partial")
+    (folder / "toys.csv").unlink()
+    assert not source_status(source, root).ready
+    assert fetch(source, root, progress=False).ready  # the marker alone does not skip extraction
+    assert (folder / "toys.csv").is_file() and not _leftovers(folder)
+
+
 def test_offline_download_fails_fast_naming_url_and_folder(tmp_path):
     remote = dataclasses.replace(SOURCES["bindingdb"].files[0], url="http://127.0.0.1:9/bindingdb_kd.tab")
     source = dataclasses.replace(SOURCES["bindingdb"], files=(remote,))
@@ -105,8 +131,9 @@ def test_google_drive_files_go_through_gdown_into_a_part_file(tmp_path, monkeypa
     upstream = _amazon_zip(tmp_path / "upstream.zip")
     calls = []
 
-    def fake_download(*, id, output, quiet):
+    def fake_download(*, id, output, quiet, timeout):
         calls.append((id, output))
+        assert timeout > 0  # a silent network must not hang the command
         assert output.endswith("amazon_baby_registry.zip.part")
         with open(output, "wb") as out:
             out.write(upstream.read_bytes())
@@ -116,7 +143,7 @@ def test_google_drive_files_go_through_gdown_into_a_part_file(tmp_path, monkeypa
     status = fetch(SOURCES["amazon"], tmp_path / "data", progress=False)
     assert status.ready and calls == [("1OLbCOTsRyowxw3_AzhxJPVB8VAgjt2Y6", calls[0][1])]
 
-    def refused(*, id, output, quiet):
+    def refused(*, id, output, quiet, timeout):
         with open(output, "wb") as out:
             out.write(b"<html>quota exceeded</html>")  # a partial answer, then failure
         raise RuntimeError("Too many users have viewed or downloaded this file recently")

@@ -59,6 +59,22 @@ def test_zero_tolerance_runs_exactly_max_iter():
     assert (np.asarray(info.iterations) == 7).all()
 
 
+def test_zero_tolerance_runs_exactly_max_iter_on_a_piecewise_constant_map():
+    """A constant map (as hard samples make T) reaches residual 0 after one step; tol = 0 still runs 7."""
+    calls = []
+    c = jnp.full((3, 5), 0.25)
+
+    def constant(psi, c):
+        jax.debug.callback(lambda: calls.append(1))
+        return c
+
+    _, info = solve(constant, jnp.full_like(c, 0.5), (c,), FixedPointConfig(tol=0.0, max_iter=7))
+    jax.effects_barrier()
+    assert len(calls) == 7
+    assert (np.asarray(info.iterations) == 7).all()
+    assert bool(info.converged.all()) and (np.asarray(info.residual) == 0).all()
+
+
 def test_iteration_cap_reports_not_converged():
     a, c, _, _ = _affine_problem()
     _, info = solve(_affine, jnp.zeros_like(c), (a * 1.2, c), FixedPointConfig(max_iter=3))
