@@ -152,6 +152,7 @@ class EquiVSet(SetLearner):
 
     def _initialize(self, train, seed):
         cfg = self.config
+        cfg.mean_field.check_ground_set(train.v_size, self.name)
         shape, kind = train.item_shape, train.item_kind
         with seeded(seed):
             self.model_ = SetFunction(shape, cfg.model, item_kind=kind)
@@ -188,8 +189,9 @@ class EquiVSet(SetLearner):
         cfg = self.config
         with torch.no_grad():
             psi0 = self.recognition_.psi0(t.x, t.mask)
+        # Detaching ψ between steps leaves the gradient unchanged only for hard samples (zero ψ-derivative).
         psi, _ = unrolled_psi(self.model_, t.x, t.mask, cfg.iterations, cfg.mean_field, self._mean_field_generator,
-                              keep_graph=False, psi0=psi0)
+                              keep_graph=cfg.mean_field.estimator != "hard", psi0=psi0)
         loss = cross_entropy(psi, t.optimal, t.loss_mask)
         optimizer_step(self._energy_optimizer, loss, cfg.train)
         return loss.detach()

@@ -12,8 +12,8 @@ __all__ = ["BackwardRecord", "SolveRecord"]
 class SolveRecord:
     """Accumulates, batch by batch, each set's iterations, final residual and convergence flag.
 
-    The residual of a set is ``‖T(ψ) − ψ‖₂`` at the ψ returned (for an unrolled method, the size
-    of its last step).
+    The residual of a set is ``‖T(ψ) − ψ‖₂`` at its last iterate ψ, whose image ``T(ψ)`` is the ψ
+    returned (for an unrolled method: the size of its last step).
     """
 
     def __init__(self):

@@ -104,6 +104,27 @@ def test_energy_step_starts_from_the_detached_psi0_and_moves_only_the_energy_mod
     assert any(_changed(energy, learner.model_))
 
 
+def test_energy_step_unrolls_from_the_recognition_networks_psi0(tiny_gaussian, monkeypatch):
+    """The energy model's K steps start at ψ⁰ = the recognition network's μ, not at 0.5."""
+    from setbench.baselines import equivset
+
+    learner, batch = _initialized(tiny_gaussian)
+    starts = []
+    original = equivset.unrolled_psi
+
+    def spy(*args, psi0=None, **kwargs):
+        starts.append(psi0)
+        return original(*args, psi0=psi0, **kwargs)
+
+    monkeypatch.setattr(equivset, "unrolled_psi", spy)
+    with torch.no_grad():
+        expected = learner.recognition_.psi0(batch.x, batch.mask)
+    learner._energy_step(batch)
+    assert len(starts) == 1 and starts[0] is not None and not starts[0].requires_grad
+    torch.testing.assert_close(starts[0], expected, rtol=0, atol=0)
+    assert not torch.allclose(starts[0][batch.mask], torch.full_like(starts[0][batch.mask], 0.5))
+
+
 def test_inference_starts_from_the_recognition_network(tiny_gaussian):
     """Changing only the recognition network changes ψ: inference is K steps from its ψ⁰, not from 0.5."""
     learner, _ = _initialized(tiny_gaussian)

@@ -49,7 +49,9 @@ def test_score_and_hard_are_unbiased_and_relaxed_bias_shrinks_with_temperature()
     assert check.passed, check
     rows = {row["estimator"]: row for row in check.rows}
     assert rows["relaxed τ=1"]["gains max |z|"] > 4.5  # the relaxation's bias is detectable at τ = 1
-    assert rows["hard"]["Hessian spread"] == 0.0 and rows["score"]["Hessian spread"] > 0.0
+    # hard samples: the measured ψ-Jacobian is exactly 0, so its bias is the whole exact Hessian
+    assert rows["hard"]["Hessian spread"] == 0.0 and rows["hard"]["Hessian bias"] == pytest.approx(1.0)
+    assert rows["score"]["Hessian spread"] > 0.0
 
 
 def test_per_set_normalisation_makes_a_sets_fixed_point_independent_of_its_batch():
