@@ -21,7 +21,7 @@ from .executors import LocalExecutor, SubmititExecutor
 from .plots import FIGURES, save_figure
 from .profiles import PROFILES, get_profile
 from .regression import BASELINE_PATH, RESULTS_PATH
-from .registry import ALGORITHMS, DATASET_INFO, DATASETS, DEFAULT_DATA_ROOT, UnknownNameError
+from .registry import ALGORITHMS, DATASET_INFO, DATASETS, DEFAULT_DATA_ROOT, UnknownNameError, table_labels
 from .runner import available_optional, validate_configs, validate_data
 from .selection import selection_frame
 from .status import render_status
@@ -204,7 +204,7 @@ def _write_outputs(results: Path, outcome: Outcome) -> list[Path]:
              "with care.",) if frame["dataset"].str.startswith("amazon_").any() else ()
     notes += tuple(DATASET_INFO[name].note for name in dict.fromkeys(frame["dataset"])
                    if name in DATASET_INFO and DATASET_INFO[name].note)
-    labels = {name: f"{name} (not in the paper)" for name, info in DATASET_INFO.items() if not info.in_paper}
+    labels = table_labels()
     paths = [_table_path(results, profile), _table_path(results, profile, ".tex")]
     atomic_write_text(paths[0], render_table1(frame, title=f"Table 1 — profile `{profile}`", notes=notes,
                                               selections=outcome.selections, labels=labels))

@@ -157,3 +157,16 @@ def test_latex_compiles(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout[-3000:]
     assert (tmp_path / "table.pdf").stat().st_size > 0
+
+
+def test_compound_rows_name_their_oracle_in_both_renderings():
+    from setbench.benchmarks.registry import table_labels
+
+    frame = _frame()
+    frame["dataset"] = frame["dataset"].map({"gaussian": "bindingdb", "amazon_apparel": "bindingdb_pkd"})
+    labels = table_labels()
+    latex = render_table1_latex(frame, labels=labels)
+    markdown = render_table1(frame, labels=labels)
+    for text, escape in ((latex, latex_escape), (markdown, str)):
+        assert escape("bindingdb (S* = largest Kd, as published)") in text
+        assert escape("bindingdb_pkd (S* = smallest Kd; not in the paper)") in text
