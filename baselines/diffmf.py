@@ -12,7 +12,7 @@ from setbench.protocol import Batch, MeanFieldConfig, SetFunctionConfig, SetLear
 
 from .mean_field import draw_uniforms, mean_field_step
 from .set_function import SetFunction
-from .training import cross_entropy, generator_for, make_optimizer, optimizer_step, seeded, to_tensors
+from .training import cross_entropy, generator_for, make_optimizer, optimizer_step, seeded, to_tensors, torch_device
 
 __all__ = ["CONVERGENCE_TOL", "DiffMFConfig", "DiffMF", "unrolled_psi"]
 
@@ -88,10 +88,11 @@ class DiffMF(SetLearner):
 
     def _initialize(self, train, seed):
         self.config.mean_field.check_ground_set(train.v_size, self.name)
+        self.device_ = torch_device()
         with seeded(seed):
-            self.model_ = SetFunction(train.item_shape, self.config.model, item_kind=train.item_kind)
+            self.model_ = SetFunction(train.item_shape, self.config.model, item_kind=train.item_kind).to(self.device_)
         self.optimizer_ = make_optimizer(self.model_.parameters(), self.config.train)
-        self.generator_ = generator_for(seed, 1)
+        self.generator_ = generator_for(seed, 1, device=self.device_)
         self.compile_seconds_ = 0.0
         self._record = SolveRecord()
 
@@ -101,7 +102,7 @@ class DiffMF(SetLearner):
                             keep_graph=keep_graph)
 
     def _train_step(self, batch, step):
-        t = to_tensors(batch)
+        t = to_tensors(batch, self.device_)
         psi, _ = self._unroll(t, self.generator_, self.config.keep_unrolled_graph)
         loss = cross_entropy(psi, t.optimal, t.loss_mask)
         optimizer_step(self.optimizer_, loss, self.config.train)
@@ -111,11 +112,12 @@ class DiffMF(SetLearner):
         if batch_index == 0:
             self._record = SolveRecord()
         with torch.no_grad():
-            psi, residual = self._unroll(to_tensors(batch), generator_for(self.seed_, 2, batch_index), False)
-        residual = residual.numpy()
+            psi, residual = self._unroll(to_tensors(batch, self.device_),
+                                         generator_for(self.seed_, 2, batch_index, device=self.device_), False)
+        residual = residual.cpu().numpy()
         iterations = np.full(residual.shape, self.config.iterations)
         self._record.add(iterations, residual, residual <= CONVERGENCE_TOL)
-        return psi.numpy()
+        return psi.cpu().numpy()
 
     def _snapshot(self):
         return copy.deepcopy(self.model_.state_dict())

@@ -52,7 +52,7 @@ from .recognition import (
     straight_through,
 )
 from .set_function import SetFunction
-from .training import cross_entropy, generator_for, make_optimizer, optimizer_step, seeded, to_tensors
+from .training import cross_entropy, generator_for, make_optimizer, optimizer_step, seeded, to_tensors, torch_device
 
 __all__ = ["EquiVSet", "EquiVSetConfig", "VARIANTS", "elbo"]
 
@@ -154,19 +154,20 @@ class EquiVSet(SetLearner):
         cfg = self.config
         cfg.mean_field.check_ground_set(train.v_size, self.name)
         shape, kind = train.item_shape, train.item_kind
+        self.device_ = torch_device()
         with seeded(seed):
-            self.model_ = SetFunction(shape, cfg.model, item_kind=kind)
+            self.model_ = SetFunction(shape, cfg.model, item_kind=kind).to(self.device_)
             self.recognition_ = RecognitionNetwork(shape, cfg.model, item_kind=kind,
-                                                   rank=cfg.rank if cfg.sampler == "copula" else 0)
+                                                   rank=cfg.rank if cfg.sampler == "copula" else 0).to(self.device_)
         self._energy_optimizer = make_optimizer(self.model_.parameters(), cfg.train)
         self._recognition_optimizer = make_optimizer(self.recognition_.parameters(), cfg.train)
-        self._mean_field_generator = generator_for(seed, 1)
-        self._sample_generator = generator_for(seed, 3)
+        self._mean_field_generator = generator_for(seed, 1, device=self.device_)
+        self._sample_generator = generator_for(seed, 3, device=self.device_)
         self.compile_seconds_ = 0.0
         self._record = SolveRecord()
 
     def _train_step(self, batch, step):
-        t = to_tensors(batch)
+        t = to_tensors(batch, self.device_)
         self._recognition_step(t, step)
         return self._energy_step(t)
 
@@ -199,16 +200,17 @@ class EquiVSet(SetLearner):
     def _psi(self, batch, batch_index):
         if batch_index == 0:
             self._record = SolveRecord()
-        t = to_tensors(batch)
+        t = to_tensors(batch, self.device_)
         with torch.no_grad():
             psi0 = self.recognition_.psi0(t.x, t.mask)
             if not torch.isfinite(psi0).all():
                 raise NonFiniteError(f"{self.name}: the recognition network's ψ⁰ is not finite")
             psi, residual = unrolled_psi(self.model_, t.x, t.mask, self.config.iterations, self.config.mean_field,
-                                         generator_for(self.seed_, 2, batch_index), keep_graph=False, psi0=psi0)
-        residual = residual.numpy()
+                                         generator_for(self.seed_, 2, batch_index, device=self.device_),
+                                         keep_graph=False, psi0=psi0)
+        residual = residual.cpu().numpy()
         self._record.add(np.full(residual.shape, self.config.iterations), residual, residual <= CONVERGENCE_TOL)
-        return psi.numpy()
+        return psi.cpu().numpy()
 
     def _snapshot(self):
         return copy.deepcopy((self.model_.state_dict(), self.recognition_.state_dict()))

@@ -8,6 +8,7 @@ defect fixed: gradients are clipped to global norm ``clip_norm`` at *every* step
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -15,7 +16,7 @@ import torch
 
 from setbench.protocol import Batch, TrainConfig
 
-__all__ = ["cross_entropy", "make_optimizer", "optimizer_step", "seeded", "generator_for", "to_tensors"]
+__all__ = ["cross_entropy", "make_optimizer", "optimizer_step", "seeded", "generator_for", "to_tensors", "torch_device"]
 
 _EPS = 1e-12  # inside the logarithms of Eq. (4), as in the published code
 
@@ -30,6 +31,17 @@ def cross_entropy(psi: torch.Tensor, optimal: torch.Tensor, loss_mask: torch.Ten
     """
     log_likelihood = optimal * torch.log(psi + _EPS) + (1.0 - optimal) * torch.log(1.0 - psi + _EPS)
     return -(log_likelihood * loss_mask).sum(dim=-1).mean()
+
+
+def torch_device() -> torch.device:
+    """Where the PyTorch baselines run: ``$SETBENCH_TORCH_DEVICE`` if set (``cpu``, ``cuda:1``, ...),
+    else the first CUDA device when one is visible, else the CPU.
+
+    An execution setting like the thread count, not a model setting: it is recorded in every
+    results row (``device``) but is not part of a job's key. Random streams differ between a CPU and
+    a CUDA generator, so the same seed gives other (equally valid) samples on a GPU.
+    """
+    return torch.device(os.environ.get("SETBENCH_TORCH_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
 def to_tensors(batch: Batch, device: torch.device | str = "cpu") -> Batch:

@@ -17,7 +17,8 @@ estimator detaching would change the gradient, and DiffMF keeps the graph whatev
 Per cell it records two *exact* measures — the bytes of tensors PyTorch saves for the backward pass
 of one step (``saved_tensors_hooks``) and XLA's buffer analysis of the compiled iDiffMF step
 (temporary + argument + output) — and the memory *sampled* during the steps (NVML device memory on a
-GPU, process RSS on a CPU: mean, min, max relative to the start), plus framework peaks (NaN on CPU).
+GPU the cell computes on, process RSS otherwise: mean, min, max relative to the reading taken
+before the model is built), plus framework peaks (NaN for a cell that computes on the CPU).
 
 On a CPU the top row plots the exact measures; on a GPU it plots the NVML series as the paper does.
 The bottom row plots the other kind. Batch size is reduced (default 4 sets) so that K = 100 fits on
@@ -67,6 +68,7 @@ class Figure1Config:
         steps: sampled training steps per cell (after one measured warm-up step).
         interval: sampling interval in seconds.
         amazon: Amazon registry file or archive folder.
+        data_dir: folder of downloaded data (``setbench data``), read by ``celeba``.
         threads: intra-op threads per cell.
         workers: cells measured at once, each in its own process (``None``: one on a GPU, whose NVML
             reading is device-wide; otherwise ``os.cpu_count() // threads``).
@@ -79,6 +81,7 @@ class Figure1Config:
     steps: int = 2
     interval: float = 0.1
     amazon: str | None = None
+    data_dir: str = "data"
     threads: int = 1
     workers: int | None = None
 
@@ -113,7 +116,18 @@ class Cell:
     threads: int
 
 
+def default_datasets(amazon: str | None, data_dir: str | Path) -> list[str]:
+    """The paper's panels that can be drawn here: Gaussian, Moons, Amazon apparel with a data path,
+    CelebA when downloaded under ``data_dir``."""
+    from setbench.datasets import SOURCES, source_status
+
+    return (["gaussian", "moons"] + (["amazon_apparel"] if amazon else [])
+            + (["celeba"] if source_status(SOURCES["celeba"], Path(data_dir)).ready else []))
+
+
 def cells(config: Figure1Config) -> list[Cell]:
+    from .registry import DATASET_INFO
+
     jobs = []
     for dataset in config.datasets:
         if dataset.startswith("amazon_"):
@@ -123,6 +137,8 @@ def cells(config: Figure1Config) -> list[Cell]:
         else:
             sets = config.batch_size * (config.steps + 1)
             options = {"sizes": {"n_train": sets, "n_valid": 1, "n_test": 1}}
+            if DATASET_INFO[dataset].source is not None:  # downloaded data (CelebA)
+                options["root"] = str(Path(config.data_dir).resolve())
         for estimator in config.estimators:
             for method in METHODS:
                 if method == "diffmf_detached" and estimator != "hard":
@@ -146,6 +162,17 @@ def _algorithm(cell: Cell):
     return make_algorithm("DiffMF", train, {"iterations": cell.iterations, "keep_unrolled_graph": keep, **estimator})
 
 
+def _runs_on_gpu(cell: Cell) -> bool:
+    """Whether the cell's framework computes on a GPU (not merely whether one is visible)."""
+    if cell.method == "idiffmf":
+        import jax
+
+        return jax.default_backend() == "gpu"
+    from setbench.baselines.training import torch_device
+
+    return torch_device().type == "cuda"
+
+
 def measure_cell(cell: Cell) -> dict[str, Any]:
     """One cell, in the calling process (the sweep runs each in a fresh one)."""
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
@@ -162,23 +189,30 @@ def measure_cell(cell: Cell) -> dict[str, Any]:
     train = data.train
     warm, sampled = train.subset(np.arange(cell.batch_size)), train.subset(
         np.arange(cell.batch_size, cell.batch_size * (cell.steps + 1)))
-    algorithm = _algorithm(cell)
     record = dataclasses.asdict(cell) | {"label": METHODS[cell.method], "v_size": train.v_size}
-    if cell.method == "idiffmf":
-        algorithm.partial_fit(warm, seed=0)  # compiles, then one step
-        exact = memory.xla_buffer_bytes(algorithm.compiled_train_step_)
-        record.update(exact_bytes=exact["total"], exact_measure="xla_temp_argument_output",
-                      xla_temp_bytes=exact["temp"])
-    else:
-        _, saved = memory.saved_tensor_bytes(lambda: algorithm.partial_fit(warm, seed=0))
-        record.update(exact_bytes=float(saved), exact_measure="torch_saved_for_backward", xla_temp_bytes=math.nan)
-    reader = memory.nvml_used_reader() if memory.gpu_visible() else memory.rss_reader()
+    on_gpu = _runs_on_gpu(cell)
+    reader = memory.nvml_used_reader() if on_gpu else memory.rss_reader()
     memory.reset_torch_cuda_peak()
+    # The sampler's baseline is read before the model exists: allocator caches filled by the warm-up
+    # step (PyTorch's, XLA's) would otherwise hide the training steps' memory from NVML.
     with memory.MemorySampler(reader, cell.interval) as sampler:
+        algorithm = _algorithm(cell)
+        if cell.method == "idiffmf":
+            algorithm.partial_fit(warm, seed=0)  # compiles, then one step
+            exact = memory.xla_buffer_bytes(algorithm.compiled_train_step_)
+            record.update(exact_bytes=exact["total"], exact_measure="xla_temp_argument_output",
+                          xla_temp_bytes=exact["temp"])
+        else:
+            _, saved = memory.saved_tensor_bytes(lambda: algorithm.partial_fit(warm, seed=0))
+            record.update(exact_bytes=float(saved), exact_measure="torch_saved_for_backward",
+                          xla_temp_bytes=math.nan)
         algorithm.partial_fit(sampled, seed=0)
     reading = sampler.reading()
-    framework_peak = memory.jax_peak_bytes() if cell.method == "idiffmf" else memory.torch_cuda_peak_bytes()
-    record.update(
+    if not on_gpu:
+        framework_peak = math.nan
+    else:
+        framework_peak = memory.jax_peak_bytes() if cell.method == "idiffmf" else memory.torch_cuda_peak_bytes()
+    record.update(device=str(algorithm.device_), 
         sampled_measure=reading.measure, sampled_min_bytes=reading.min_bytes, sampled_mean_bytes=reading.mean_bytes,
         sampled_max_bytes=reading.max_bytes, samples=reading.samples, framework_peak_bytes=framework_peak,
         peak_rss_bytes=float(memory.peak_rss_bytes()), loss=algorithm.last_epoch_loss_,
@@ -224,9 +258,12 @@ def plot_figure1(frame: pd.DataFrame, path_stem: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     datasets = list(dict.fromkeys(frame["dataset"]))
-    on_gpu = (frame["sampled_measure"] == "nvml_device_used").any()
+    measures = set(frame["sampled_measure"])
+    on_gpu = "nvml_device_used" in measures
     rows = ("sampled", "exact") if on_gpu else ("exact", "sampled")
-    sampled_label = "device memory in use, NVML (GB)" if on_gpu else "process RSS during training steps (GB)"
+    sampled_label = ("process RSS during training steps (GB)" if not on_gpu else
+                     "device memory in use, NVML (GB)" if measures == {"nvml_device_used"} else
+                     "NVML on GPU cells, RSS on CPU cells (GB)")
     labels = {"exact": "bytes kept for backward (GB)\nPyTorch saved tensors / XLA buffers",
               "sampled": sampled_label}
     estimators = list(dict.fromkeys(frame["estimator"]))
@@ -291,8 +328,10 @@ def growth_summary(frame: pd.DataFrame) -> pd.DataFrame:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="setbench-figure1", description="Figure 1: memory vs K")
     parser.add_argument("--iterations", nargs="+", type=int, default=list(Figure1Config.iterations))
-    parser.add_argument("--datasets", nargs="+", default=None, help="default: gaussian moons (+ amazon_apparel)")
+    parser.add_argument("--datasets", nargs="+", default=None, help="default: gaussian moons (+ amazon_apparel, + celeba when downloaded)")
     parser.add_argument("--amazon", metavar="PATH", help="Amazon registry file or archive folder")
+    parser.add_argument("--data-dir", type=Path, default=Path(Figure1Config.data_dir),
+                        help="downloaded data; CelebA joins the default datasets when present there")
     parser.add_argument("--estimators", nargs="+", default=list(Figure1Config.estimators),
                         help="estimators of dF~/dpsi (hard, score, relaxed, exact)")
     parser.add_argument("--batch-size", type=int, default=Figure1Config.batch_size)
@@ -302,11 +341,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("results/figure1"), help="output stem (.png/.pdf/.csv)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args(argv)
-    datasets = args.datasets or ["gaussian", "moons"] + (["amazon_apparel"] if args.amazon else [])
+    datasets = args.datasets or default_datasets(args.amazon, args.data_dir)
     try:
         config = Figure1Config(iterations=tuple(args.iterations), datasets=tuple(datasets),
                                estimators=tuple(args.estimators), batch_size=args.batch_size, steps=args.steps,
-                               interval=args.interval, amazon=args.amazon, workers=args.workers)
+                               interval=args.interval, amazon=args.amazon, data_dir=str(args.data_dir),
+                               workers=args.workers)
         cells(config)  # validates dataset paths before any work
     except ValueError as err:
         print(f"setbench-figure1: error: {err}", file=sys.stderr)

@@ -95,14 +95,29 @@ def rss_reader() -> _Reader:
     return _Reader("process_rss", open_, lambda: None)
 
 
-def nvml_used_reader(device_index: int = 0) -> _Reader:
-    """Device memory in use on one GPU (NVML v2 memory query)."""
+def _nvml_handle(pynvml, device_index: int | None):
+    """The NVML handle of CUDA's device ``device_index`` (default: the first one this process sees).
+
+    NVML numbers every GPU of the machine and ignores ``CUDA_VISIBLE_DEVICES``, which may name
+    devices by index or by UUID: the frameworks' device 0 is the first entry there.
+    """
+    visible = [entry.strip() for entry in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if entry.strip()]
+    if not visible:
+        return pynvml.nvmlDeviceGetHandleByIndex(device_index or 0)
+    entry = visible[device_index or 0]
+    return (pynvml.nvmlDeviceGetHandleByIndex(int(entry)) if entry.isdigit()
+            else pynvml.nvmlDeviceGetHandleByUUID(entry))
+
+
+def nvml_used_reader(device_index: int | None = None) -> _Reader:
+    """Device memory in use on one GPU (NVML v2 memory query); ``device_index`` counts the devices
+    this process sees (``CUDA_VISIBLE_DEVICES``), default the first."""
 
     def open_() -> Callable[[], int]:
         import pynvml
 
         pynvml.nvmlInit()
-        handle = pynvml.nvmlDeviceGetHandleByIndex(device_index)
+        handle = _nvml_handle(pynvml, device_index)
         return lambda: int(pynvml.nvmlDeviceGetMemoryInfo(handle, version=pynvml.nvmlMemory_v2).used)
 
     def close() -> None:
@@ -116,8 +131,9 @@ def nvml_used_reader(device_index: int = 0) -> _Reader:
 class MemorySampler:
     """Background sampling of a memory quantity, relative to its value at start.
 
-    Use as a context manager; :meth:`reading` is valid after exit. A sample is also taken at start
-    and at stop, so a job that ends before the first interval still has a reading. If the reader
+    Use as a context manager; :meth:`reading` is valid after exit. Readings are relative to the
+    value at start; a sample is also taken at stop, so a job that ends before the first interval
+    still has a reading. If the reader
     cannot be opened (no GPU, no driver), the sampler does nothing and the reading is all NaN.
 
     Args:
@@ -146,8 +162,7 @@ class MemorySampler:
         except Exception:  # unavailable reader: NaN readings, never zeros
             self._read = None
             return self
-        self._baseline = self._read()
-        self._samples.append(0)
+        self._baseline = self._read()  # the start itself is no sample: min/mean/max are of the job's run
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name=f"{self.reader.measure}-sampler", daemon=True)
         self._thread.start()
@@ -169,7 +184,7 @@ class MemorySampler:
                              float(max(values)), len(values))
 
 
-def NvmlSampler(device_index: int = 0, interval: float = 0.1) -> MemorySampler:  # noqa: N802 - a factory
+def NvmlSampler(device_index: int | None = None, interval: float = 0.1) -> MemorySampler:  # noqa: N802 - a factory
     """:class:`MemorySampler` of device memory in use (NVML v2)."""
     return MemorySampler(nvml_used_reader(device_index), interval)
 
@@ -200,7 +215,9 @@ def saved_tensor_bytes(fn: Callable[[], Any]) -> tuple[Any, int]:
     """Run ``fn`` and count the bytes of distinct tensor storages autograd saves for backward.
 
     Every tensor that an autograd node saves passes through ``saved_tensors_hooks``'s pack hook; a
-    storage saved by several nodes counts once. Parameters saved by a layer count too.
+    storage saved by several nodes counts once. Parameters saved by a layer count too. Tensors saved
+    while a backward pass runs (a custom backward that recomputes blocks under ``enable_grad``) are
+    transient and freed block by block, so they are not counted.
 
     Returns:
         ``(fn(), bytes)``.
@@ -210,6 +227,8 @@ def saved_tensor_bytes(fn: Callable[[], Any]) -> tuple[Any, int]:
     seen: dict[tuple[int, str], int] = {}
 
     def pack(tensor):
+        if torch._C._current_graph_task_id() != -1:  # inside a backward pass
+            return tensor
         storage = tensor.untyped_storage()
         seen[(storage.data_ptr(), str(tensor.device))] = storage.nbytes()
         return tensor

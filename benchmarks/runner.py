@@ -243,9 +243,12 @@ def execute(job: Job, progress: bool = True) -> dict[str, Any]:
                 test_jc = math.nan  # top-|S*| of a non-finite ψ is no prediction
             record["test_seconds"] = time.perf_counter() - test_start
         record["wall_seconds"] = time.perf_counter() - start
+        record["device"] = str(getattr(algorithm, "device_", ""))
         record.update({k: v for k, v in diagnostics.items() if k != "valid_jc"})
         record["valid_jc"] = diagnostics["valid_jc"]
         record["test_jc"] = test_jc
+        if sampler is not None and not record["device"].startswith(("cuda", "gpu")):
+            sampler = None  # a GPU is visible but this job ran on the CPU: its NVML series says nothing
         if sampler is not None:
             reading = sampler.reading()
             record.update(memory_measure=reading.measure, memory_peak_bytes=reading.max_bytes,

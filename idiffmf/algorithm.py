@@ -125,6 +125,8 @@ class IDiffMF(SetLearner):
         cfg = self.config
         cfg.mean_field.check_ground_set(train.v_size, self.name)
         module = SetFunction(in_features=train.item_shape, config=cfg.model, item_kind=train.item_kind)
+        device = jax.devices()[0]
+        self.device_ = f"{device.platform}:{device.id}"  # where the train step runs: "cpu:0", "gpu:0"
         init_key, self._train_key, self._eval_key = jax.random.split(jax.random.PRNGKey(seed), 3)
         v_size = train.v_size
         self.params_ = module.init(init_key, jnp.zeros((1, v_size) + train.item_shape), jnp.zeros((1, v_size)))

@@ -27,7 +27,7 @@ def test_job_shorter_than_the_first_sample_still_has_a_reading():
     with memory.MemorySampler(memory.rss_reader(), interval=10.0) as sampler:
         pass
     reading = sampler.reading()
-    assert reading.samples == 2 and math.isfinite(reading.max_bytes)
+    assert reading.samples == 1 and math.isfinite(reading.max_bytes)  # the stop sample alone
 
 
 @pytest.mark.skipif(memory.gpu_visible(), reason="a GPU is visible: NVML readings are real")
@@ -135,6 +135,21 @@ def test_measure_cell_end_to_end():
     config = Figure1Config(iterations=(2,), datasets=("gaussian",), batch_size=2, steps=1)
     for cell in cells(config):
         record = measure_cell(cell)
-        assert record["exact_bytes"] > 0 and record["samples"] >= 2 and math.isfinite(record["loss"])
+        assert record["exact_bytes"] > 0 and record["samples"] >= 1 and math.isfinite(record["loss"])
+        if not memory.gpu_visible():  # where the cell computed, and no device figures for a CPU cell
+            assert record["device"].startswith("cpu") and record["sampled_measure"] == "process_rss"
+            assert math.isnan(record["framework_peak_bytes"])
         assert record["exact_measure"] == ("xla_temp_argument_output" if cell.method == "idiffmf"
                                            else "torch_saved_for_backward")
+
+
+@pytest.mark.parametrize("visible,expected", [("", ("index", 0)), ("2,3", ("index", 2)),
+                                              ("GPU-8f3a,GPU-11aa", ("uuid", "GPU-8f3a"))])
+def test_nvml_reads_the_gpu_the_frameworks_call_device_0(monkeypatch, visible, expected):
+    """NVML ignores CUDA_VISIBLE_DEVICES; the reader maps the process's first device to NVML's own."""
+    class FakeNvml:
+        nvmlDeviceGetHandleByIndex = staticmethod(lambda index: ("index", index))
+        nvmlDeviceGetHandleByUUID = staticmethod(lambda uuid: ("uuid", uuid))
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    assert memory._nvml_handle(FakeNvml, None) == expected
