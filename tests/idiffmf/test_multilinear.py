@@ -109,20 +109,23 @@ def _fast_and_reference_loss(shared, dtype):
     return params, lambda p: loss(p, module, idiffmf.marginal_gains), lambda p: loss(p, reference, reference_gains_jax)
 
 
+@pytest.mark.parametrize("dtype,rtol", [("float32", 1e-5), ("float64", 1e-12)])
 @pytest.mark.parametrize("block_rows", [1, 50, 100_000], ids=["one-set-blocks", "several-sets", "one-block"])
 @pytest.mark.parametrize("shared", [False, True], ids=["fresh", "shared"])
-def test_fast_estimator_equals_the_reference_forward_and_gradients(monkeypatch, block_rows, shared):
-    """The blocked, factored estimate equals the mask-matmul reference (float32: 1e-5 relative)."""
+def test_fast_estimator_equals_the_reference_forward_and_gradients(monkeypatch, block_rows, shared, dtype, rtol):
+    """The blocked, factored estimate equals the mask-matmul reference (1e-5 relative in float32, 1e-12 in float64)."""
     monkeypatch.setattr(multilinear, "BLOCK_ROWS", block_rows)
-    params, fast, reference = _fast_and_reference_loss(shared, jnp.float32)
-    (_, gains), grads = jax.jit(jax.value_and_grad(fast, has_aux=True))(params)
-    (_, expected), expected_grads = jax.jit(jax.value_and_grad(reference, has_aux=True))(params)
-    scale = float(jnp.abs(expected).max())
-    assert float(jnp.abs(gains - expected).max()) <= 1e-5 * scale
-    # Relative to each parameter's own scale; a gradient that is zero up to rounding (ρ's output bias
-    # cancels in F(S ∪ {j}) − F(S)) is compared at the scale of the largest gradient instead.
-    leaves, expected_leaves = jax.tree_util.tree_leaves(grads), jax.tree_util.tree_leaves(expected_grads)
-    largest = max(float(jnp.abs(g).max()) for g in expected_leaves)
-    for got, want in zip(leaves, expected_leaves):
-        own = float(jnp.abs(want).max())
-        assert float(jnp.abs(got - want).max()) <= 1e-5 * (own if own >= 1e-3 * largest else largest)
+    with jax.enable_x64(dtype == "float64"):
+        params, fast, reference = _fast_and_reference_loss(shared, jnp.dtype(dtype))
+        (_, gains), grads = jax.jit(jax.value_and_grad(fast, has_aux=True))(params)
+        (_, expected), expected_grads = jax.jit(jax.value_and_grad(reference, has_aux=True))(params)
+        assert gains.dtype == jnp.dtype(dtype)
+        scale = float(jnp.abs(expected).max())
+        assert float(jnp.abs(gains - expected).max()) <= rtol * scale
+        # Relative to each parameter's own scale; a gradient that is zero up to rounding (ρ's output bias
+        # cancels in F(S ∪ {j}) − F(S)) is compared at the scale of the largest gradient instead.
+        leaves, expected_leaves = jax.tree_util.tree_leaves(grads), jax.tree_util.tree_leaves(expected_grads)
+        largest = max(float(jnp.abs(g).max()) for g in expected_leaves)
+        for got, want in zip(leaves, expected_leaves):
+            own = float(jnp.abs(want).max())
+            assert float(jnp.abs(got - want).max()) <= rtol * (own if own >= 1e-3 * largest else largest)
