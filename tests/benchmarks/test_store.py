@@ -62,6 +62,16 @@ def test_run_job_returns_a_finished_record_without_running(tmp_path):
     assert store.journal() == []  # never started
 
 
+def test_run_job_with_force_reruns_a_finished_job(tmp_path):
+    job = expand(get_profile("smoke"), algorithms=["DiffMF"], datasets=["gaussian"])[0]
+    store = RecordStore(tmp_path)
+    store.put({"key": job.key, "status": "ok", "test_jc": 88.0})
+    record = run_job(job, tmp_path, force=True)
+    assert record["key"] == job.key and record["status"] == "ok" and record["test_jc"] != 88.0
+    assert store.get(job.key)["test_jc"] == record["test_jc"]  # the rerun replaced the stored record
+    assert [e["event"] for e in store.journal()] == ["start", "finish"]
+
+
 def test_run_job_waits_for_a_concurrent_run_and_reuses_its_record(tmp_path):
     job = expand(get_profile("smoke"), algorithms=["DiffMF"], datasets=["moons"])[0]
     holder = _holder(tmp_path, job.key, record={"key": job.key, "status": "ok", "test_jc": 77.0})
