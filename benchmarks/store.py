@@ -22,11 +22,12 @@ import json
 import math
 import os
 import platform
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import pandas as pd
+
+from setbench.datasets.files import atomic_output
 
 __all__ = ["FINISHED", "RecordStore", "atomic_write_bytes", "atomic_write_text", "write_results_csv"]
 
@@ -35,19 +36,9 @@ FINISHED = ("ok", "nonfinite", "not_converged")
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``data`` to ``path`` all at once (:func:`~setbench.datasets.files.atomic_output`)."""
+    with atomic_output(path) as handle:
+        handle.write(data)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -25,14 +25,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from .amazon import DataFileError
-from .files import find_visible
+from .files import atomic_output, find_visible
 from .split import SetData, SetSplit
 
 __all__ = ["CelebAConfig", "read_attributes", "sample_sets", "decode_image", "load_celeba"]
@@ -192,15 +190,8 @@ def _decoded(image_dir: Path, files: list[str], size: int, cache_dir: Path) -> n
         if not path.is_file():
             raise DataFileError(f"{path}: image listed in list_attr_celeba.txt is missing")
         pixels[i] = decode_image(path, size)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".npy.part")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            np.save(out, pixels)
-        os.replace(tmp, cache)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(cache) as out:
+        np.save(out, pixels)
     return pixels
 
 

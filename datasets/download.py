@@ -28,7 +28,7 @@ import zipfile
 from pathlib import Path
 
 from .amazon import CATEGORIES, DataFileError
-from .files import find_visible
+from .files import atomic_output, find_visible
 
 __all__ = ["RemoteFile", "Source", "SOURCES", "DownloadError", "SourceStatus", "source_status", "fetch",
            "sha256_of"]
@@ -164,14 +164,8 @@ def _read_checksums(folder: Path) -> dict[str, str]:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path, "w", encoding="utf-8") as out:
+        out.write(text)
 
 
 def _record_checksum(folder: Path, name: str, digest: str) -> None:
