@@ -113,6 +113,20 @@ def _published(published: pd.DataFrame, dataset: str, source: str) -> pd.DataFra
     return None if rows.empty else rows.set_index("algorithm")
 
 
+def _inferred(paper: pd.DataFrame | None) -> bool:
+    """Whether a published row holds figures re-assembled from a garbled copy of the table (‡)."""
+    return paper is not None and "legibility" in paper.columns and bool((paper["legibility"] == "inferred").any())
+
+
+def _any_inferred(published: pd.DataFrame, datasets: Sequence[str]) -> bool:
+    return any(_inferred(_published(published, d, source)) for d in datasets for source in SOURCES)
+
+
+_INFERRED_NOTE = ("‡ marks published figures re-assembled from a garbled copy of the paper's table by value ranges "
+                  "(benchmarks/published.csv): check them against the paper before citing")
+_UNPUBLISHED_NOTE = "— marks a figure the source does not publish"
+
+
 # -- Markdown --------------------------------------------------------------------------------------
 def _md_cell(score: _Score | None, unselected: bool = False) -> str:
     if score is None:
@@ -154,7 +168,8 @@ def render_table1(frame: pd.DataFrame, published: pd.DataFrame | None = None, *,
              f"Test Jaccard coefficient (%): mean ± sample std over seeds of runs with status `ok`. Per dataset, "
              f"**bold** is our best and <ins>underlined</ins> our second; † marks a difference from our best that "
              f"is not significant (paired t-test over common seeds, p ≥ {ALPHA}); (n=…) marks other than the "
-             f"paper's {_PAPER_MODELS} models. Published rows are the papers' own figures, for comparison.", "",
+             f"paper's {_PAPER_MODELS} models. Published rows are the papers' own figures, for comparison "
+             f"({_UNPUBLISHED_NOTE}).", "",
              _md_row(["dataset", "source", *algorithms]), "|---|---|" + "---|" * len(algorithms)]
     for dataset, row in scores.items():
         lines.append(_md_row([labels.get(dataset, dataset), "setbench",
@@ -162,8 +177,11 @@ def render_table1(frame: pd.DataFrame, published: pd.DataFrame | None = None, *,
         for source, (label, _) in SOURCES.items():
             paper = _published(published, dataset, source)
             if paper is not None:
-                lines.append(_md_row(["", label, *(_number(paper.at[a, "jc_mean"], paper.at[a, "jc_std"], "±")
-                                                   if a in paper.index else "—" for a in algorithms)]))
+                lines.append(_md_row(["", label + (" ‡" if _inferred(paper) else ""),
+                                      *(_number(paper.at[a, "jc_mean"], paper.at[a, "jc_std"], "±")
+                                        if a in paper.index else "—" for a in algorithms)]))
+    if _any_inferred(published, list(scores)):
+        lines += ["", _INFERRED_NOTE + "."]
     lines += ["", "## Paired tests", ""]
     if comparisons:
         lines += [_md_row(["dataset", "best", "other", "common seeds", "mean difference", "p-value", "verdict"]),
@@ -212,6 +230,10 @@ def render_table1(frame: pd.DataFrame, published: pd.DataFrame | None = None, *,
             f"| {_fmt(100 * row.fp_converged_fraction, 0)} % | {_fmt(row.memory_peak_bytes, 2, 1e9)} "
             f"| {row.memory_measure or '—'} |"
         )
+    lines += ["", "Sets converged: the share of test sets whose last step moved ψ by at most 1e-6 "
+                  "(‖T(ψ) − ψ‖₂). DiffMF and EquiVSet run a fixed number K of steps, so a low share there "
+                  "says that K steps stop short of the fixed point, not that the run failed; iDiffMF "
+                  "iterates to that tolerance."]
     return "\n".join(lines) + "\n"
 
 
@@ -223,7 +245,8 @@ def _fmt(value: float, digits: int = 1, scale: float = 1.0) -> str:
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                   "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
                   "Ö": r"\"{O}", "ö": r"\"{o}", "ü": r"\"{u}", "é": r"\'{e}", "±": r"$\pm$", "—": "---",
-                  "×": r"$\times$", "≥": r"$\geq$", "∪": r"$\cup$", "†": r"$^{\dagger}$"}
+                  "×": r"$\times$", "≥": r"$\geq$", "∪": r"$\cup$", "†": r"$^{\dagger}$",
+                  "‡": r"$^{\ddagger}$"}
 
 
 def latex_escape(text: str) -> str:
@@ -265,7 +288,9 @@ def render_table1_latex(frame: pd.DataFrame, published: pd.DataFrame | None = No
     algorithms = list(dict.fromkeys(frame["algorithm"]))
     text = (caption or "Test Jaccard coefficient (%)") + (
         f": mean ± std over seeds. Per dataset, our best is in bold and our second underlined; "
-        f"† marks a difference from our best that is not significant (paired t-test over seeds, p ≥ {ALPHA}).")
+        f"† marks a difference from our best that is not significant (paired t-test over seeds, p ≥ {ALPHA}); "
+        f"-- marks a figure the source does not publish.") + (
+        f" {_INFERRED_NOTE}." if _any_inferred(published, list(scores)) else "")
     lines = ["% Generated by setbench (python -m setbench.benchmarks table). Needs \\usepackage{booktabs}.",
              r"\begin{table}[t]", r"  \centering", rf"  \caption{{{latex_escape(text)}}}",
              rf"  \label{{{latex_escape(label)}}}", rf"  \begin{{tabular}}{{ll{'c' * len(algorithms)}}}",
@@ -277,7 +302,7 @@ def render_table1_latex(frame: pd.DataFrame, published: pd.DataFrame | None = No
         for source, (_, tex_label) in SOURCES.items():
             paper = _published(published, dataset, source)
             if paper is not None:
-                lines.append("    " + " & ".join(["", tex_label, *(
+                lines.append("    " + " & ".join(["", tex_label + (latex_escape("‡") if _inferred(paper) else ""), *(
                     _number(paper.at[a, "jc_mean"], paper.at[a, "jc_std"], r"$\pm$") if a in paper.index else "--"
                     for a in algorithms)]) + r" \\")
     lines += [r"    \bottomrule", r"  \end{tabular}", r"\end{table}"]

@@ -170,3 +170,17 @@ def test_compound_rows_name_their_oracle_in_both_renderings():
     for text, escape in ((latex, latex_escape), (markdown, str)):
         assert escape("bindingdb (S* = largest Kd, as published)") in text
         assert escape("bindingdb_pkd (S* = smallest Kd; not in the paper)") in text
+
+
+def test_inferred_published_rows_are_marked_and_explained_in_both_renderings():
+    frame = _frame()
+    frame["dataset"] = frame["dataset"].map({"gaussian": "gaussian", "amazon_apparel": "moons"})
+    markdown, latex = render_table1(frame), render_table1_latex(frame)
+    lines = markdown.splitlines()
+    moons = lines[next(i for i, line in enumerate(lines) if line.startswith("| moons | setbench |")) + 1]
+    gaussian = lines[next(i for i, line in enumerate(lines) if line.startswith("| gaussian | setbench |")) + 1]
+    assert moons.startswith("|  | Özcan et al. 2025 (Table 1) ‡ |")  # published.csv: moons rows are "inferred"
+    assert gaussian.startswith("|  | Özcan et al. 2025 (Table 1) |")
+    assert "‡ marks published figures re-assembled from a garbled copy" in markdown
+    assert r"2025$^{\ddagger}$ &" in latex and r"$^{\ddagger}$ marks published figures" in latex
+    assert "‡" not in render_table1(_frame())  # no inferred row shown, no mark and no note
