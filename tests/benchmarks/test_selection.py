@@ -132,3 +132,38 @@ def test_grid_overrides_replace_axes_and_are_checked():
                                                           {"train.learning_rate": 1e-2, "model.num_layers": 2}]
     with pytest.raises(ValueError, match="selects no hyper-parameters"):
         plan(get_profile("smoke"), grid_overrides={"DiffMF": {"train.learning_rate": (1e-2,)}})
+
+
+def test_the_last_fold_job_fits_on_its_own_fold_not_the_original_split(monkeypatch):
+    """Upstream falls back to the original split for the last fold; a job of ours must not."""
+    import numpy as np
+
+    from setbench.benchmarks import registry, runner
+    from setbench.datasets import cross_validation_fold
+
+    sweep = plan(get_profile("smoke-cv"), algorithms=["DiffMF"], datasets=["gaussian"])
+    job = next(j for j in sweep.cv_jobs() if j.cv["fold"] == j.cv["folds"] - 1)
+    seen = {}
+    real = registry.make_algorithm
+
+    def recording(*args, **kwargs):
+        algorithm = real(*args, **kwargs)
+        fit = algorithm.fit
+
+        def recording_fit(train, valid, **options):
+            seen["train"], seen["valid"] = train, valid
+            return fit(train, valid, **options)
+
+        algorithm.fit = recording_fit
+        return algorithm
+
+    monkeypatch.setattr(registry, "make_algorithm", recording)
+    record = runner.execute(job, progress=False)
+    assert record["status"] == "ok" and math.isnan(record["test_jc"])  # a CV fit never scores the test split
+    data = registry.load_dataset(job.dataset, job.data_seed, job.data_options)
+    train, valid = cross_validation_fold(data, job.cv["folds"], job.cv["fold"], seed=job.cv["seed"])
+    for fitted, expected in ((seen["train"], train), (seen["valid"], valid)):
+        assert np.array_equal(fitted.set_features(), expected.set_features())
+        assert np.array_equal(fitted.optimal, expected.optimal)
+    assert seen["valid"].n_sets != data.valid.n_sets or \
+        not np.array_equal(seen["valid"].set_features(), data.valid.set_features())
