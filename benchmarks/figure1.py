@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from .plots import save_figure
 from .store import atomic_write_text
 
 __all__ = ["Figure1Config", "METHODS", "cells", "measure_cell", "run_figure1", "plot_figure1", "main"]
@@ -298,12 +299,7 @@ def plot_figure1(frame: pd.DataFrame, path_stem: Path) -> list[Path]:
     handles, labels_ = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels_, loc="lower center", ncol=min(3, len(handles)), fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.04 + 0.035 * math.ceil(len(handles) / 3), 1, 1))
-    paths = [path_stem.with_suffix(".png"), path_stem.with_suffix(".pdf")]
-    for path in paths:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
-        fig.savefig(tmp, dpi=150)
-        os.replace(tmp, path)
+    paths = save_figure(fig, path_stem)
     plt.close(fig)
     return paths
 
