@@ -204,6 +204,10 @@ def _write_outputs(results: Path, outcome: Outcome) -> list[Path]:
              "with care.",) if frame["dataset"].str.startswith("amazon_").any() else ()
     notes += tuple(DATASET_INFO[name].note for name in dict.fromkeys(frame["dataset"])
                    if name in DATASET_INFO and DATASET_INFO[name].note)
+    unfinished = [job.label for job in outcome.test_jobs if job.key not in outcome.records]
+    if unfinished:
+        notes += (f"Not finished, so not in the table ({len(unfinished)} of {len(outcome.test_jobs)} test jobs): "
+                  f"{'; '.join(unfinished)}.",)
     labels = table_labels()
     paths = [_table_path(results, profile), _table_path(results, profile, ".tex")]
     atomic_write_text(paths[0], render_table1(frame, title=f"Table 1 — profile `{profile}`", notes=notes,

@@ -75,6 +75,12 @@ def test_sweep_writes_records_and_tables_and_resumes(tmp_path):
     assert main(argv) == 0  # resumed: the finished job is skipped
     assert json.loads(records[0].read_text())["finished_at"] == finished
 
+    # A table of a partly finished sweep names the jobs it lacks.
+    assert main(["table", "--profile", "smoke", "--results", str(tmp_path), "--algorithms", "DiffMF", "iDiffMF_2",
+                 "--datasets", "gaussian"]) == 0
+    table = (tmp_path / "table1-smoke.md").read_text()
+    assert "Not finished, so not in the table (1 of 2 test jobs): iDiffMF_2 / gaussian / seed 0." in table
+
 
 @pytest.mark.parametrize("setting, message", [
     ("DiffMF.iterationz=3", "DiffMFConfig has no option 'iterationz'; valid: model, mean_field, iterations"),
