@@ -17,6 +17,7 @@ from pathlib import Path
 
 from setbench.datasets import SOURCES, DataFileError
 
+from .ceiling import GENERATED, generator_ceiling
 from .executors import LocalExecutor, SubmititExecutor
 from .plots import FIGURES, save_figure
 from .profiles import PROFILES, get_profile
@@ -211,7 +212,8 @@ def _write_outputs(results: Path, outcome: Outcome) -> list[Path]:
     labels = table_labels()
     paths = [_table_path(results, profile), _table_path(results, profile, ".tex")]
     atomic_write_text(paths[0], render_table1(frame, title=f"Table 1 — profile `{profile}`", notes=notes,
-                                              selections=outcome.selections, labels=labels))
+                                              selections=outcome.selections, labels=labels,
+                                              ceilings=_ceilings(outcome)))
     atomic_write_text(paths[1], render_table1_latex(frame, caption=f"Test Jaccard coefficient (%), setbench "
                                                                    f"profile {profile}",
                                                     label=f"tab:setbench-{profile}", labels=labels))
@@ -219,6 +221,17 @@ def _write_outputs(results: Path, outcome: Outcome) -> list[Path]:
         paths.append(results / f"cv-{profile}.csv")
         atomic_write_text(paths[-1], selection_frame(outcome.selections).to_csv(index=False))
     return paths
+
+
+def _ceilings(outcome: Outcome) -> dict[str, float]:
+    """dataset → the generator's ceiling on the test sets of the sweep's runs (synthetic datasets only),
+    averaged over the data seeds of those runs."""
+    draws: dict[str, dict[str, float]] = {}
+    for job in outcome.test_jobs:
+        data = json.dumps([job.data_seed, job.data_options], sort_keys=True, default=str)
+        if job.dataset in GENERATED and data not in draws.setdefault(job.dataset, {}):
+            draws[job.dataset][data] = generator_ceiling(job.dataset, job.data_seed, job.data_options)
+    return {dataset: sum(values.values()) / len(values) for dataset, values in draws.items() if values}
 
 
 def _no_records(args) -> int:

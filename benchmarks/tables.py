@@ -144,7 +144,7 @@ def _md_row(cells: Sequence[str]) -> str:
 
 def render_table1(frame: pd.DataFrame, published: pd.DataFrame | None = None, *, title: str = "",
                   notes: Sequence[str] = (), selections: Sequence[Selection] = (),
-                  labels: Mapping[str, str] | None = None) -> str:
+                  labels: Mapping[str, str] | None = None, ceilings: Mapping[str, float] | None = None) -> str:
     """Markdown: scores (ours and published), paired tests, selection, excluded runs, per-run figures.
 
     Args:
@@ -153,6 +153,8 @@ def render_table1(frame: pd.DataFrame, published: pd.DataFrame | None = None, *,
         selections: the cross-validation outcome per cell, shown when given; a cell without a
             selection reads "no selection".
         labels: text shown for a dataset name (e.g. ``"digits (not in the paper)"``).
+        ceilings: dataset → test JC of the rule that knows the data generator (:mod:`.ceiling`),
+            shown beside our best; datasets without one are left out.
 
     Everything above the final "Runs" section is a function of the scores alone (timings vary
     between runs and machines).
@@ -182,6 +184,20 @@ def render_table1(frame: pd.DataFrame, published: pd.DataFrame | None = None, *,
                                         if a in paper.index else "—" for a in algorithms)]))
     if _any_inferred(published, list(scores)):
         lines += ["", _INFERRED_NOTE + "."]
+    ceilings = {d: c for d, c in (ceilings or {}).items() if d in scores}
+    if ceilings:
+        lines += ["", "## Ceiling of the synthetic tasks", "",
+                  "The rule that knows the data generator (each set's normal component by maximum likelihood, "
+                  "then the top-|S*| items by likelihood ratio; `benchmarks/ceiling.py`), scored on the same test "
+                  "sets. No learned set function is expected to exceed it by more than the noise of one test "
+                  "split; a published figure above it points to data built differently.", "",
+                  _md_row(["dataset", "generator's likelihood-ratio rule", "our best", "our best − rule"]),
+                  "|---|---|---|---|"]
+        for dataset, ceiling in ceilings.items():
+            best = max((score.mean for score in scores[dataset].values() if math.isfinite(score.mean)),
+                       default=math.nan)
+            lines.append(_md_row([labels.get(dataset, dataset), f"{ceiling:.2f}", _fmt(best, 2),
+                                  _fmt(best - ceiling, 2)]))
     lines += ["", "## Paired tests", ""]
     if comparisons:
         lines += [_md_row(["dataset", "best", "other", "common seeds", "mean difference", "p-value", "verdict"]),

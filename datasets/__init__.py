@@ -22,7 +22,7 @@ from .download import SOURCES, DownloadError, Source, fetch, source_status
 from .pdbbind import PDBBindConfig, load_pdbbind
 from .folds import concatenate, cross_validation_fold, fold_rows
 from .split import FIELD_SPEC, ITEM_KINDS, SetData, SetSplit, validate
-from .synthetic import SyntheticConfig, gaussian, moons
+from .synthetic import SyntheticConfig, component_log_density, gaussian, likelihood_ratio_scores, moons
 
 __all__ = [
     "AMAZON_CATEGORIES",
@@ -40,6 +40,7 @@ __all__ = [
     "SetSplit",
     "Source",
     "SyntheticConfig",
+    "component_log_density",
     "concatenate",
     "cooccurrence_features",
     "digits",
@@ -47,6 +48,7 @@ __all__ = [
     "cross_validation_fold",
     "fold_rows",
     "gaussian",
+    "likelihood_ratio_scores",
     "load_amazon_archive",
     "load_amazon_registry_file",
     "load_bindingdb",

@@ -70,6 +70,8 @@ def test_sweep_writes_records_and_tables_and_resumes(tmp_path):
     assert (tmp_path / "results.csv").exists()
     table = (tmp_path / "table1-smoke.md").read_text()
     assert "| gaussian | setbench |" in table and "Özcan et al. 2025" in table
+    ceiling = table.split("## Ceiling of the synthetic tasks")[1].split("## Paired tests")[0]
+    assert "| gaussian | " in ceiling  # the generator's rule, scored on the run's own test sets
 
     finished = record["finished_at"]
     assert main(argv) == 0  # resumed: the finished job is skipped

@@ -184,3 +184,26 @@ def test_inferred_published_rows_are_marked_and_explained_in_both_renderings():
     assert "‡ marks published figures re-assembled from a garbled copy" in markdown
     assert r"2025$^{\ddagger}$ &" in latex and r"$^{\ddagger}$ marks published figures" in latex
     assert "‡" not in render_table1(_frame())  # no inferred row shown, no mark and no note
+
+
+def test_ceiling_section_compares_our_best_with_the_generator_rule():
+    text = render_table1(_frame(), ceilings={"gaussian": 90.5, "moons": 99.9})
+    section = text.split("## Ceiling of the synthetic tasks")[1].split("## Paired tests")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| gaussian")]
+    assert rows == ["| gaussian | 90.50 | 91.00 | 0.50 |"]  # best of the row: iDiffMF_2's mean
+    assert "moons" not in section  # no runs of it: no ceiling row
+    assert "## Ceiling" not in render_table1(_frame())
+
+
+def test_ceiling_is_computed_on_the_runs_test_sets():
+    from setbench.benchmarks.ceiling import generator_ceiling
+    from setbench.datasets import SyntheticConfig, gaussian, likelihood_ratio_scores
+    from setbench.protocol import mean_jaccard, top_k_subsets
+
+    sizes = {"n_train": 2, "n_valid": 2, "n_test": 60}
+    test = gaussian(SyntheticConfig(**sizes), seed=3).test
+    scores = likelihood_ratio_scores("gaussian", test.set_features(np.arange(test.n_sets)))
+    expected = mean_jaccard(top_k_subsets(scores, test.subset_sizes, test.mask), test.optimal)
+    assert generator_ceiling("gaussian", 3, {"sizes": sizes}) == expected
+    assert generator_ceiling("gaussian", 4, {"sizes": sizes}) != expected  # another data seed, other sets
+    assert generator_ceiling("amazon_apparel", 0, {}) is None
