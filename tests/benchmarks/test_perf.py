@@ -59,8 +59,10 @@ def test_mean_field_map_timing_compares_equal_outputs():
 
 def _results():
     maps = [{"v": 100, "shared": False, "batch": 128, "samples": 5,
-             "torch_fast_s": 1.0, "torch_reference_s": 2.5, "torch_fast_flops": 50e9, "torch_max_relative_difference": 1e-7,
-             "jax_fast_s": 2.0, "jax_reference_s": 3.0, "jax_fast_flops": 50e9, "jax_max_relative_difference": 2e-7}]
+             "torch_fast_s": 1.0, "torch_reference_s": 2.5, "torch_fast_flops": 50e9, "torch_reference_flops": 75e9,
+             "torch_max_relative_difference": 1e-7,
+             "jax_fast_s": 2.0, "jax_reference_s": 3.0, "jax_fast_flops": 50e9, "jax_reference_flops": 75e9,
+             "jax_max_relative_difference": 2e-7}]
     step = {"steps_per_epoch": 8, "fast_setup_s": 0.0, "reference_setup_s": 0.0, "loss_relative_difference": 0.0,
             "dataset": "moons", "v": 100}
     steps = [
@@ -82,6 +84,8 @@ def test_report_states_the_acceptance_figures_from_the_measurements():
     text = perf.render_perf(_results())
     assert "torch: 2.50× faster than the reference" in text and "50 % of the measured matmul rate (100" in text
     assert "jax: 1.50× faster" in text and "50 % of the measured matmul rate (50" in text
+    assert "The reference needs 1.50× the flops of the fast map" in text
+    assert "| 100 | Gaussian, Moons | fresh | torch | 1.000 | 2.500 | 2.50× | 1.50× | 50.0 |" in text
     assert "DiffMF (K = 1) training epoch on Moons: 16.0 s (target ≤ 20 s; reference formulation 32.0 s)" in text
     assert ("iDiffMF_2 epoch 48.0 s: NOT ≤ DiffMF K=5 40.0 s (1.20×); ≤ DiffMF K=5, graph kept (paper) 160.0 s "
             "(0.30×).") in text
