@@ -13,11 +13,13 @@ import argparse
 import dataclasses
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 from setbench.datasets import SOURCES, DataFileError
 
 from .ceiling import GENERATED, generator_ceiling
+from .environment import code_version
 from .executors import LocalExecutor, SubmititExecutor
 from .plots import FIGURES, save_figure
 from .profiles import PROFILES, get_profile
@@ -84,6 +86,9 @@ def _parser() -> argparse.ArgumentParser:
 
     table = commands.add_parser("table", help="render Table 1 (Markdown and LaTeX) from the stored records")
     _sweep_arguments(table)
+    table.add_argument("--any-code", action="store_true",
+                       help="also use finished records of the same settings written by other code versions (edits "
+                            "that leave the numbers alone); the table names the versions")
 
     plot = commands.add_parser("plot", help="draw a figure from the stored records")
     _sweep_arguments(plot)
@@ -205,6 +210,12 @@ def _write_outputs(results: Path, outcome: Outcome) -> list[Path]:
              "with care.",) if frame["dataset"].str.startswith("amazon_").any() else ()
     notes += tuple(DATASET_INFO[name].note for name in dict.fromkeys(frame["dataset"])
                    if name in DATASET_INFO and DATASET_INFO[name].note)
+    versions = Counter(record.get("code_version", "unknown") for record in outcome.test_records())
+    if set(versions) != {code_version()}:
+        notes += ("Runs made by code versions other than this one (" + code_version() + "): "
+                  + ", ".join(f"{version} ({count} runs)" for version, count in versions.items())
+                  + "; a job's code version is the hash of every setbench source file "
+                    "(`benchmarks/environment.py`).",)
     unfinished = [job.label for job in outcome.test_jobs if job.key not in outcome.records]
     if unfinished:
         notes += (f"Not finished, so not in the table ({len(unfinished)} of {len(outcome.test_jobs)} test jobs): "
@@ -268,7 +279,7 @@ def _run(args) -> int:
 
 
 def _table(args) -> int:
-    outcome = collect(_plan(args), RecordStore(args.results / "runs"))
+    outcome = collect(_plan(args), RecordStore(args.results / "runs"), any_code=args.any_code)
     if not outcome.test_records():
         return _no_records(args)
     print("wrote " + ", ".join(map(str, _write_outputs(args.results, outcome))))

@@ -29,7 +29,7 @@ import pandas as pd
 
 from setbench.datasets.files import atomic_output
 
-__all__ = ["FINISHED", "RecordStore", "atomic_write_bytes", "atomic_write_text", "write_results_csv"]
+__all__ = ["FINISHED", "AnyCodeView", "RecordStore", "atomic_write_bytes", "atomic_write_text", "write_results_csv"]
 
 #: Statuses of a finished job; ``failed`` jobs are retried on the next run.
 FINISHED = ("ok", "nonfinite", "not_converged")
@@ -142,6 +142,43 @@ class RecordStore:
             return []
         records = (self.get(p.stem) for p in sorted(self.folder.glob("*.json")))
         return [r for r in records if r is not None]
+
+
+def _settings_id(settings: Any) -> str:
+    return json.dumps(_jsonable(settings), sort_keys=True, default=str)
+
+
+class AnyCodeView:
+    """Read-only view of a :class:`RecordStore` that finds a job's record by its settings alone.
+
+    A job's key includes the code version (any edit to the code makes every job new, so a sweep
+    never reuses a result of different code). For a table of runs made across edits that do not
+    touch the numbers (documentation, tables), this view answers ``get(key)`` with the record of the
+    current code when there is one, else the newest finished record of the same settings written by
+    any code; the records keep their ``code_version``, and the tables name them. Jobs must be made
+    known (:meth:`know`) before their keys can be looked up.
+    """
+
+    def __init__(self, store: RecordStore):
+        self._store = store
+        self._keys: dict[str, str] = {}
+        self._by_settings: dict[str, dict] = {}
+        for record in store.all():
+            if record.get("status") in FINISHED and isinstance(record.get("settings"), dict):
+                known = self._by_settings.setdefault(_settings_id(record["settings"]), record)
+                if str(record.get("finished_at", "")) > str(known.get("finished_at", "")):
+                    self._by_settings[_settings_id(record["settings"])] = record
+
+    def know(self, jobs: Iterable[Any]) -> None:
+        """Register jobs (anything with ``key`` and ``settings()``) whose records may be asked for."""
+        for job in jobs:
+            self._keys[job.key] = _settings_id(job.settings())
+
+    def get(self, key: str) -> dict | None:
+        record = self._store.get(key)
+        if record is not None or key not in self._keys:
+            return record
+        return self._by_settings.get(self._keys[key])
 
 
 def write_results_csv(records: Iterable[dict], path: Path) -> pd.DataFrame:

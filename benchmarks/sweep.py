@@ -23,7 +23,7 @@ from .profiles import Profile
 from .registry import ALGORITHMS, UnknownNameError
 from .runner import Job, expand, run_jobs
 from .selection import Candidate, Selection, apply_point, grid_points, select
-from .store import RecordStore
+from .store import AnyCodeView, RecordStore
 
 __all__ = ["Cell", "Sweep", "Outcome", "plan", "run_sweep", "collect"]
 
@@ -189,8 +189,17 @@ def run_sweep(sweep: Sweep, store: RecordStore, *, executor=None, force: bool = 
     return Outcome(sweep, tuple(selections), tuple(test_jobs), records)
 
 
-def collect(sweep: Sweep, store: RecordStore) -> Outcome:
-    """The sweep's stored records and selections, running nothing."""
+def collect(sweep: Sweep, store: RecordStore, *, any_code: bool = False) -> Outcome:
+    """The sweep's stored records and selections, running nothing.
+
+    ``any_code``: also use records of the same settings written by other code versions
+    (:class:`~.store.AnyCodeView`), for the selections and the test models alike.
+    """
+    if any_code:
+        view = AnyCodeView(store)
+        view.know(sweep.cv_jobs())
+        view.know(sweep.test_jobs(sweep.select(view)))
+        store = view
     selections = sweep.select(store)
     test_jobs = sweep.test_jobs(selections)
     records = {}

@@ -180,3 +180,22 @@ def test_verify_is_a_command(capsys):
         main(["verify", "--help"])
     assert exit_info.value.code == 0
     assert "verification.md" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_table_any_code_uses_records_of_other_code_versions_and_names_them(tmp_path):
+    argv = ["--profile", "smoke", "--results", str(tmp_path), "--algorithms", "DiffMF", "--datasets", "gaussian"]
+    assert main(["run", *argv, "--no-progress"]) == 0
+    (path,) = (tmp_path / "runs").glob("*.json")
+    record = json.loads(path.read_text())
+    # The same run as if an earlier code version had written it: another key, another version.
+    record.update(key="0123456789abcdef", code_version="0ldc0de0ld00")
+    (tmp_path / "runs" / "0123456789abcdef.json").write_text(json.dumps(record))
+    path.unlink()
+    assert main(["table", *argv]) == 2  # by default a table uses this code's records only
+    assert main(["table", *argv, "--any-code"]) == 0
+    table = (tmp_path / "table1-smoke.md").read_text()
+    assert f"| gaussian | setbench | **{record['test_jc']:.2f}** (n=1) |" in table
+    assert "Runs made by code versions other than this one" in table and "0ldc0de0ld00 (1 runs)" in table
+    # A different setting (another seed) is never taken for it.
+    assert main(["table", *argv, "--any-code", "--seeds", "1"]) == 2

@@ -88,3 +88,25 @@ def test_run_job_refuses_code_other_than_the_sweep_planned(tmp_path):
     assert "the code changed after the sweep was planned" in record["message"]
     store = RecordStore(tmp_path)
     assert store.get(planned)["status"] == "failed" and store.get(job.key) is None and store.journal() == []
+
+
+def test_any_code_view_prefers_this_code_then_the_newest_finished_record(tmp_path):
+    from types import SimpleNamespace
+
+    from setbench.benchmarks.store import AnyCodeView
+
+    store = RecordStore(tmp_path)
+    settings = {"algorithm": "DiffMF", "dataset": "gaussian", "seed": 0, "sizes": (1, 2)}
+    job = SimpleNamespace(key="current0000000000", settings=lambda: settings)
+    for key, finished, status in (("old1", "2026-01-01T00:00", "ok"), ("old2", "2026-02-01T00:00", "ok"),
+                                  ("old3", "2026-03-01T00:00", "failed")):
+        store.put({"key": key, "settings": settings, "finished_at": finished, "status": status})
+    view = AnyCodeView(store)
+    assert view.get(job.key) is None  # not made known: nothing is guessed
+    view.know([job])
+    assert view.get(job.key)["key"] == "old2"  # the newest finished one; the failed one is never used
+    store.put({"key": job.key, "settings": settings, "finished_at": "2025-01-01T00:00", "status": "ok"})
+    assert view.get(job.key)["key"] == job.key  # this code's own record comes first
+    other = SimpleNamespace(key="other000000000000", settings=lambda: {**settings, "seed": 1})
+    view.know([other])
+    assert view.get(other.key) is None
