@@ -18,7 +18,7 @@ from pathlib import Path
 
 from setbench.datasets import SOURCES, DataFileError
 
-from .ceiling import GENERATED, generator_ceiling
+from .ceiling import GENERATED, generator_ceiling, published_split_ceiling
 from .environment import code_version
 from .executors import LocalExecutor, SubmititExecutor
 from .plots import FIGURES, save_figure
@@ -221,10 +221,12 @@ def _write_outputs(results: Path, outcome: Outcome) -> list[Path]:
         notes += (f"Not finished, so not in the table ({len(unfinished)} of {len(outcome.test_jobs)} test jobs): "
                   f"{'; '.join(unfinished)}.",)
     labels = table_labels()
+    ceilings = _ceilings(outcome)
     paths = [_table_path(results, profile), _table_path(results, profile, ".tex")]
     atomic_write_text(paths[0], render_table1(frame, title=f"Table 1 — profile `{profile}`", notes=notes,
                                               selections=outcome.selections, labels=labels,
-                                              ceilings=_ceilings(outcome)))
+                                              ceilings=ceilings, published_ceilings={
+                                                  d: published_split_ceiling(d) for d in ceilings}))
     atomic_write_text(paths[1], render_table1_latex(frame, caption=f"Test Jaccard coefficient (%), setbench "
                                                                    f"profile {profile}",
                                                     label=f"tab:setbench-{profile}", labels=labels))
