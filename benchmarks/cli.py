@@ -197,7 +197,18 @@ def _table_path(results: Path, profile: str, suffix: str = ".md") -> Path:
     return results / (f"table1{suffix}" if profile == "default" else f"table1-{profile}{suffix}")
 
 
-def _write_outputs(results: Path, outcome: Outcome) -> list[Path]:
+def _overrides_note(args) -> tuple[str, ...]:
+    """One table note naming the command-line settings that depart from the profile's, if any."""
+    departures = [f"--set {item}" for item in args.settings] + [f"--grid {item}" for item in args.grid]
+    departures += [f"--{flag.replace('_', '-')} {getattr(args, flag)}"
+                   for flag in ("max_epochs", "threads", *_SIZE_FLAGS) if getattr(args, flag, None) is not None]
+    if not departures:
+        return ()
+    return ("Settings given on the command line over the profile's: " + "; ".join(f"`{d}`" for d in departures)
+            + ".",)
+
+
+def _write_outputs(results: Path, outcome: Outcome, notes: tuple[str, ...] = ()) -> list[Path]:
     """results.csv (every stored record), Table 1 in Markdown and LaTeX, and the CV grid's scores."""
     import pandas as pd
 
@@ -205,7 +216,7 @@ def _write_outputs(results: Path, outcome: Outcome) -> list[Path]:
     write_results_csv(store.all(), results / "results.csv")
     profile = outcome.sweep.profile.name
     frame = pd.DataFrame(outcome.test_records())
-    notes = ("amazon_* rows built from a registry file use co-occurrence (PPMI-SVD) item features from the "
+    notes += ("amazon_* rows built from a registry file use co-occurrence (PPMI-SVD) item features from the "
              "training registries, not Ou et al.'s 768-d text embeddings: compare with the published row "
              "with care.",) if frame["dataset"].str.startswith("amazon_").any() else ()
     notes += tuple(DATASET_INFO[name].note for name in dict.fromkeys(frame["dataset"])
@@ -267,7 +278,7 @@ def _run(args) -> int:
     store = RecordStore(args.results / "runs")
     outcome = run_sweep(sweep, store, executor=executor, force=args.force, progress=args.progress)
     if outcome.test_records():
-        written = _write_outputs(args.results, outcome)
+        written = _write_outputs(args.results, outcome, _overrides_note(args))
         print("wrote " + ", ".join(map(str, written)) + f" and {args.results / 'results.csv'}")
     failed = [r for r in outcome.records.values() if r["status"] == "failed"]
     for record in failed:
@@ -284,7 +295,7 @@ def _table(args) -> int:
     outcome = collect(_plan(args), RecordStore(args.results / "runs"), any_code=args.any_code)
     if not outcome.test_records():
         return _no_records(args)
-    print("wrote " + ", ".join(map(str, _write_outputs(args.results, outcome))))
+    print("wrote " + ", ".join(map(str, _write_outputs(args.results, outcome, _overrides_note(args)))))
     return 0
 
 

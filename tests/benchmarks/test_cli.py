@@ -199,3 +199,14 @@ def test_table_any_code_uses_records_of_other_code_versions_and_names_them(tmp_p
     assert "Runs made by code versions other than this one" in table and "0ldc0de0ld00 (1 runs)" in table
     # A different setting (another seed) is never taken for it.
     assert main(["table", *argv, "--any-code", "--seeds", "1"]) == 2
+
+
+def test_table_notes_the_command_line_settings_that_depart_from_the_profile():
+    from setbench.benchmarks.cli import _overrides_note, _parser
+
+    args = _parser().parse_args(["table", "--profile", "paper-fixed", "--threads", "1",
+                                 "--set", "DiffMF.keep_unrolled_graph=false", "--n-test", "50"])
+    (note,) = _overrides_note(args)
+    assert "`--set DiffMF.keep_unrolled_graph=false`" in note
+    assert "`--threads 1`" in note and "`--n-test 50`" in note and "max-epochs" not in note
+    assert _overrides_note(_parser().parse_args(["table", "--profile", "paper-fixed"])) == ()
