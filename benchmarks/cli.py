@@ -197,6 +197,14 @@ def _table_path(results: Path, profile: str, suffix: str = ".md") -> Path:
     return results / (f"table1{suffix}" if profile == "default" else f"table1-{profile}{suffix}")
 
 
+def _amazon_note(args) -> tuple[str, ...]:
+    """The default profile runs Amazon apparel only with a registry file: say so when none was given."""
+    if args.profile != "default" or args.datasets or args.amazon:
+        return ()
+    return ("amazon_apparel not run: no Amazon data given (`make bench AMAZON=path/to/registries.csv`, or "
+            "`--amazon PATH`: a registry file or the folder of Ou et al.'s extracted archive).",)
+
+
 def _overrides_note(args) -> tuple[str, ...]:
     """One table note naming the command-line settings that depart from the profile's, if any."""
     departures = [f"--set {item}" for item in args.settings] + [f"--grid {item}" for item in args.grid]
@@ -266,6 +274,8 @@ def _no_records(args) -> int:
 
 def _run(args) -> int:
     sweep = _plan(args)
+    for note in _amazon_note(args):
+        print(f"setbench: {note}", file=sys.stderr)
     jobs = [*sweep.cv_jobs(), *(job for cell in sweep.cells for job in cell.base_jobs)]
     validate_configs(jobs)
     validate_data(jobs)
@@ -278,7 +288,7 @@ def _run(args) -> int:
     store = RecordStore(args.results / "runs")
     outcome = run_sweep(sweep, store, executor=executor, force=args.force, progress=args.progress)
     if outcome.test_records():
-        written = _write_outputs(args.results, outcome, _overrides_note(args))
+        written = _write_outputs(args.results, outcome, _amazon_note(args) + _overrides_note(args))
         print("wrote " + ", ".join(map(str, written)) + f" and {args.results / 'results.csv'}")
     failed = [r for r in outcome.records.values() if r["status"] == "failed"]
     for record in failed:
@@ -295,7 +305,7 @@ def _table(args) -> int:
     outcome = collect(_plan(args), RecordStore(args.results / "runs"), any_code=args.any_code)
     if not outcome.test_records():
         return _no_records(args)
-    print("wrote " + ", ".join(map(str, _write_outputs(args.results, outcome, _overrides_note(args)))))
+    print("wrote " + ", ".join(map(str, _write_outputs(args.results, outcome, _amazon_note(args) + _overrides_note(args)))))
     return 0
 
 

@@ -210,3 +210,13 @@ def test_table_notes_the_command_line_settings_that_depart_from_the_profile():
     assert "`--set DiffMF.keep_unrolled_graph=false`" in note
     assert "`--threads 1`" in note and "`--n-test 50`" in note and "max-epochs" not in note
     assert _overrides_note(_parser().parse_args(["table", "--profile", "paper-fixed"])) == ()
+
+
+def test_default_profile_says_when_amazon_is_not_run():
+    from setbench.benchmarks.cli import _amazon_note, _parser
+
+    (note,) = _amazon_note(_parser().parse_args(["run"]))
+    assert note.startswith("amazon_apparel not run") and "AMAZON=" in note
+    assert _amazon_note(_parser().parse_args(["run", "--amazon", "regs.csv"])) == ()
+    assert _amazon_note(_parser().parse_args(["run", "--datasets", "moons"])) == ()
+    assert _amazon_note(_parser().parse_args(["run", "--profile", "smoke"])) == ()
