@@ -19,7 +19,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from setbench.datasets import likelihood_ratio_scores
-from setbench.datasets.published_splits import MOONS_AFFINE, published_split
+from setbench.datasets.published_splits import generator_coordinates, published_split
 from setbench.protocol import mean_jaccard, top_k_subsets
 
 from .registry import load_dataset
@@ -47,15 +47,11 @@ def generator_ceiling(dataset: str, data_seed: int, data_options: Mapping[str, A
 def published_split_ceiling(dataset: str) -> float | None:
     """Test JC (%) of the same rule on the published code's test split (paper sizes), or ``None``.
 
-    Moons points are mapped back from the published coordinates (``MOONS_AFFINE``) to the
-    generator's before scoring. Cached: drawing the split takes seconds.
+    Points are mapped back to the generator's coordinates (``generator_coordinates``) before scoring. Cached: drawing the split takes seconds.
     """
     if dataset not in GENERATED:
         return None
     test = published_split(dataset, "test")
-    points = test.set_features(np.arange(test.n_sets)).astype(np.float64)
-    if dataset == "moons":
-        scale, shift = MOONS_AFFINE
-        points = (points - shift) / scale
+    points = generator_coordinates(dataset, test.set_features(np.arange(test.n_sets)))
     scores = likelihood_ratio_scores(dataset, points)
     return mean_jaccard(top_k_subsets(scores, test.subset_sizes, test.mask), test.optimal)

@@ -216,6 +216,11 @@ def _overrides_note(args) -> tuple[str, ...]:
             + ".",)
 
 
+def _command_line_notes(args) -> tuple[str, ...]:
+    """The table notes that only the command line knows: data not given, settings over the profile's."""
+    return _amazon_note(args) + _overrides_note(args)
+
+
 def _write_outputs(results: Path, outcome: Outcome, notes: tuple[str, ...] = ()) -> list[Path]:
     """results.csv (every stored record), Table 1 in Markdown and LaTeX, and the CV grid's scores."""
     import pandas as pd
@@ -288,7 +293,7 @@ def _run(args) -> int:
     store = RecordStore(args.results / "runs")
     outcome = run_sweep(sweep, store, executor=executor, force=args.force, progress=args.progress)
     if outcome.test_records():
-        written = _write_outputs(args.results, outcome, _amazon_note(args) + _overrides_note(args))
+        written = _write_outputs(args.results, outcome, _command_line_notes(args))
         print("wrote " + ", ".join(map(str, written)) + f" and {args.results / 'results.csv'}")
     failed = [r for r in outcome.records.values() if r["status"] == "failed"]
     for record in failed:
@@ -305,7 +310,7 @@ def _table(args) -> int:
     outcome = collect(_plan(args), RecordStore(args.results / "runs"), any_code=args.any_code)
     if not outcome.test_records():
         return _no_records(args)
-    print("wrote " + ", ".join(map(str, _write_outputs(args.results, outcome, _amazon_note(args) + _overrides_note(args)))))
+    print("wrote " + ", ".join(map(str, _write_outputs(args.results, outcome, _command_line_notes(args)))))
     return 0
 
 

@@ -25,7 +25,7 @@ from sklearn.datasets import make_moons
 
 from .split import SetSplit
 
-__all__ = ["MOONS_AFFINE", "PUBLISHED_SEED", "published_split"]
+__all__ = ["MOONS_AFFINE", "PUBLISHED_SEED", "generator_coordinates", "published_split"]
 
 #: The seed of the legacy NumPy generator the published code draws its synthetic splits from.
 PUBLISHED_SEED = 1
@@ -59,6 +59,16 @@ def _moons_pool(rng: np.random.RandomState, n_points: int, split: int, index: in
 _POOLS = {"gaussian": (_gaussian_pool, 4), "moons": (_moons_pool, 2)}
 
 
+def generator_coordinates(kind: str, points: np.ndarray) -> np.ndarray:
+    """float64 ``[..., 2]`` points of a published split in the generator's coordinates (those of
+    :func:`setbench.datasets.likelihood_ratio_scores`): Moons undo :data:`MOONS_AFFINE`."""
+    points = np.asarray(points, dtype=np.float64)
+    if kind != "moons":
+        return points
+    scale, shift = MOONS_AFFINE
+    return (points - shift) / scale
+
+
 def published_split(kind: str, split: str = "test", *, v_size: int = 100, s_size: int = 10) -> SetSplit:
     """One split of ``kind`` exactly as the published code draws it (module docstring).
 
@@ -80,7 +90,7 @@ def published_split(kind: str, split: str = "test", *, v_size: int = 100, s_size
         raise ValueError(f"published_split: need 0 < s_size < v_size, got s_size={s_size!r}, v_size={v_size!r}")
     draw_pool, pool_factor = _POOLS[kind]
     rng = np.random.RandomState(PUBLISHED_SEED)
-    for split_index, name in enumerate(_SPLITS[:_SPLITS.index(split) + 1]):
+    for split_index in range(_SPLITS.index(split) + 1):
         points = np.empty((_N_SETS, v_size, 2), dtype=np.float32)
         optimal = np.zeros((_N_SETS, v_size), dtype=bool)
         for b in range(_N_SETS):

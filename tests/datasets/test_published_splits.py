@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from setbench.datasets import likelihood_ratio_scores, validate
-from setbench.datasets.published_splits import MOONS_AFFINE, published_split
+from setbench.datasets.published_splits import generator_coordinates, published_split
 
 
 @pytest.mark.parametrize("kind", ["gaussian", "moons"])
@@ -22,17 +22,14 @@ def test_split_is_a_valid_deterministic_record_with_s_star_of_the_asked_size(kin
 @pytest.mark.parametrize("kind", ["gaussian", "moons"])
 def test_anomalies_are_the_items_of_the_other_component(kind):
     test = published_split(kind, "train", v_size=30, s_size=5)
-    points = test.set_features(np.arange(test.n_sets)).astype(np.float64)
-    if kind == "moons":
-        points = (points - MOONS_AFFINE[1]) / MOONS_AFFINE[0]  # back to make_moons' coordinates
+    points = generator_coordinates(kind, test.set_features(np.arange(test.n_sets)))  # Moons: make_moons' own
     scores = likelihood_ratio_scores(kind, points)  # > 0: likelier under the set's other component
     anomalous, normal = scores[test.optimal], scores[~test.optimal]
     assert np.mean(anomalous > 0) > 0.9 and np.mean(normal < 0) > 0.9
 
 
 def test_published_moons_are_make_moons_scaled_by_two_and_shifted():
-    points = published_split("moons", "train", v_size=30, s_size=5).features.astype(np.float64)
-    x, y = ((points - MOONS_AFFINE[1]) / MOONS_AFFINE[0]).T
+    x, y = generator_coordinates("moons", published_split("moons", "train", v_size=30, s_size=5).features).T
     assert -1.6 < x.min() < -0.8 and 1.8 < x.max() < 2.6 and -0.9 < y.min() < -0.3 and 1.0 < y.max() < 1.6
 
 
