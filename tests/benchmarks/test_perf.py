@@ -75,7 +75,8 @@ def _results():
         {**step, "label": "iDiffMF_2", "algorithm": "iDiffMF_2", "fast_step_s": 6.0, "reference_step_s": 9.0,
          "fast_iterations": 2.5},
     ]
-    return {"config": {"threads": 2, "repeats": 2}, "machine": {"cpu": "test cpu", "cores": 2, "load": 1.0},
+    return {"config": {"threads": 2, "repeats": 2, "map_repeats": 6},
+            "machine": {"cpu": "test cpu", "cores": 2, "load": 1.0},
             "versions": {"torch": "t", "jax": "j"}, "started": "now", "load_after": 2.0, "peak_rss_gb": 1.0,
             "matmul_gflops": {"torch": 100.0, "jax": 50.0}, "maps": maps, "steps": steps}
 
@@ -90,11 +91,14 @@ def test_report_states_the_acceptance_figures_from_the_measurements():
     assert ("iDiffMF_2 epoch 48.0 s: NOT ≤ DiffMF K=5 40.0 s (1.20×); ≤ DiffMF K=5, graph kept (paper) 160.0 s "
             "(0.30×).") in text
     assert "**extrapolated**" in text
+    assert "fastest of 2 repetitions (maps and matrix products: 6)" in text
 
 
 def test_config_errors_name_the_field():
     with pytest.raises(ValueError, match="PerfConfig.repeats must be a positive integer, got 0"):
         perf.PerfConfig(repeats=0)
+    with pytest.raises(ValueError, match="PerfConfig.map_repeats must be a positive integer, got -1"):
+        perf.PerfConfig(map_repeats=-1)
     with pytest.raises(ValueError, match="PerfConfig.amazon"):
         perf.PerfConfig(datasets=("amazon_apparel",))
 
@@ -102,6 +106,8 @@ def test_config_errors_name_the_field():
 def test_cli_rejects_bad_settings_with_status_2(capsys):
     assert perf.main(["--repeats", "0", "--no-progress"]) == 2
     assert "PerfConfig.repeats" in capsys.readouterr().err
+    assert perf.main(["--map-repeats", "0", "--no-progress"]) == 2
+    assert "PerfConfig.map_repeats" in capsys.readouterr().err
 
 
 def test_interleaved_timing_runs_every_function_once_per_round():

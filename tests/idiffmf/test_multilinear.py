@@ -1,3 +1,5 @@
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -85,8 +87,9 @@ def test_hard_sample_map_has_zero_derivative_in_psi():
     assert float(jnp.abs(jac).max()) == 0.0
 
 
-def _fast_and_reference_loss(shared, dtype):
-    """Σ_j w_j · ∇̂F̃_j(ψ) as a function of the parameters, by the fast and the reference estimator."""
+def _fast_and_reference_loss(shared, dtype, weights=None):
+    """Σ_j w_j · ∇̂F̃_j(ψ) as a function of the parameters, by the fast and the reference estimator
+    (``weights`` ``[5, 7]``: random when ``None``)."""
     module = idiffmf.SetFunction(in_features=3, config=CONFIG)
     reference = ReferenceFlaxSetFunction(in_features=3, config=CONFIG)
     params = module.init(jax.random.PRNGKey(0), jnp.zeros((1, 7, 3)), jnp.zeros((1, 7)))
@@ -98,7 +101,7 @@ def _fast_and_reference_loss(shared, dtype):
     mask[1, -2:] = False
     mask[3, -3:] = False
     u = jnp.asarray(rng.random((5, 3, 7) if shared else (5, 3, 7, 7)), dtype)
-    weights = jnp.asarray(rng.standard_normal((5, 7)), dtype)
+    weights = jnp.asarray(rng.standard_normal((5, 7)) if weights is None else weights, dtype)
 
     def loss(params, model, estimate):
         value = lambda z: model.apply(params, z, method=type(model).value)  # noqa: E731
@@ -129,3 +132,52 @@ def test_fast_estimator_equals_the_reference_forward_and_gradients(monkeypatch, 
         for got, want in zip(leaves, expected_leaves):
             own = float(jnp.abs(want).max())
             assert float(jnp.abs(got - want).max()) <= rtol * (own if own >= 1e-3 * largest else largest)
+
+
+def _loss_like_weights() -> np.ndarray:
+    """Cotangents as the loss of Eq. (4) leaves them: a few coordinates per set, none for set 1,
+    all of set 2, and for set 3 only a padding position (which must carry nothing)."""
+    weights = np.zeros((5, 7))
+    weights[0, [1, 4]] = [0.7, -1.3]
+    weights[2] = np.linspace(-1.0, 1.0, 7)
+    weights[3, 6] = 2.0
+    weights[4, [0, 2, 3, 5]] = [1.0, 0.5, -0.25, 3.0]
+    return weights
+
+
+@pytest.mark.parametrize("path", ["chunked", "plain"])
+@pytest.mark.parametrize("chunk", [1, 3, 8])
+@pytest.mark.parametrize("shared", [False, True], ids=["fresh", "shared"])
+def test_backward_pass_re_evaluating_only_the_cotangents_coordinates_equals_the_reference(monkeypatch, path, chunk,
+                                                                                            shared):
+    """The chunked backward pass (only coordinates with a non-zero cotangent, chunks of 1, 3 and 8 of
+    |V| = 7) and the plain one both give the reference gradients, to 1e-12 in float64."""
+    monkeypatch.setattr(multilinear, "CHUNK", chunk)
+    monkeypatch.setattr(multilinear, "CHUNKED_MAX_FRACTION", math.inf if path == "chunked" else -1.0)
+    monkeypatch.setattr(multilinear, "BLOCK_ROWS", 60)  # several blocks of sets in both passes
+    with jax.enable_x64(True):
+        params, fast, reference = _fast_and_reference_loss(shared, jnp.float64, _loss_like_weights())
+        grads = jax.jit(jax.grad(lambda p: fast(p)[0]))(params)
+        expected = jax.jit(jax.grad(lambda p: reference(p)[0]))(params)
+        leaves, expected_leaves = jax.tree_util.tree_leaves(grads), jax.tree_util.tree_leaves(expected)
+        largest = max(float(jnp.abs(g).max()) for g in expected_leaves)
+        assert largest > 0
+        for got, want in zip(leaves, expected_leaves):
+            assert float(jnp.abs(got - want).max()) <= 1e-12 * largest
+
+
+def test_backward_pass_takes_the_chunks_for_the_loss_and_the_plain_pass_for_dense_cotangents(monkeypatch):
+    """Which pass runs is decided from the cotangent: a sparse one goes by chunks, a dense one does not."""
+    taken = []
+
+    def cond(pred, sparse, dense, operand):
+        taken.append(bool(pred))
+        return (sparse if pred else dense)(operand)
+
+    monkeypatch.setattr(multilinear, "BLOCK_ROWS", 60)
+    monkeypatch.setattr(multilinear.jax.lax, "cond", cond)
+    with jax.enable_x64(True):
+        for weights in (_loss_like_weights()[[0, 1, 3, 4]].repeat(2, axis=0)[:5], None):
+            params, fast, _ = _fast_and_reference_loss(False, jnp.float64, weights)
+            jax.grad(lambda p: fast(p)[0])(params)
+    assert taken == [True, False]
