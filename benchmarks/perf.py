@@ -372,6 +372,14 @@ def _flop_ratio(m: Mapping[str, Any], fw: str) -> str:
     return _ratio(m.get(f"{fw}_reference_flops"), m[f"{fw}_fast_flops"])
 
 
+def _rounds(count: int) -> str:
+    return f"{count} repetition{'s' if count != 1 else ''}"
+
+
+def _met(passed: bool) -> str:
+    return "meets" if passed else "NOT met:"
+
+
 def _acceptance(results: Mapping[str, Any]) -> list[str]:
     lines = []
     rate = results["matmul_gflops"]
@@ -381,15 +389,17 @@ def _acceptance(results: Mapping[str, Any]) -> list[str]:
                 speedup = m.get(f"{fw}_reference_s", math.nan) / m[f"{fw}_fast_s"]
                 share = m[f"{fw}_fast_flops"] / m[f"{fw}_fast_s"] / 1e9 / rate[fw]
                 lines.append(f"- Mean-field map at |V| = 100, {fw}: {speedup:.2f}× faster than the reference "
-                             f"(target ≥ 2×), outputs within {m.get(f'{fw}_max_relative_difference', math.nan):.1e} "
-                             f"relative; {100 * share:.0f} % of the measured matmul rate ({rate[fw]:.0f} GFLOP/s; "
-                             f"target ≥ 50 %). The reference needs {_flop_ratio(m, fw)} the flops of the fast "
-                             f"map: the speed-up at equal efficiency; beyond it, the speed-up is efficiency.")
+                             f"({_met(speedup >= 2)} target ≥ 2×), outputs within "
+                             f"{m.get(f'{fw}_max_relative_difference', math.nan):.1e} relative; {100 * share:.0f} % "
+                             f"of the measured matmul rate ({rate[fw]:.0f} GFLOP/s; {_met(share >= 0.5)} target "
+                             f"≥ 50 %). The reference needs {_flop_ratio(m, fw)} the flops of the fast map: the "
+                             "speed-up at equal efficiency; beyond it, the speed-up is efficiency.")
     for dataset in dict.fromkeys(row["dataset"] for row in results["steps"]):
         rows = {row["label"]: row for row in results["steps"] if row["dataset"] == dataset}
         k1 = rows.get("DiffMF K=1")
         if k1 and dataset == "moons":
-            lines.append(f"- DiffMF (K = 1) training epoch on Moons: {_epoch(k1, 'fast'):.1f} s (target ≤ 20 s; "
+            lines.append(f"- DiffMF (K = 1) training epoch on Moons: {_epoch(k1, 'fast'):.1f} s "
+                         f"({_met(_epoch(k1, 'fast') <= 20)} target ≤ 20 s; "
                          f"reference formulation {_fmt(_epoch(k1, 'reference'), 1)} s).")
         k5 = [rows[label] for label in ("DiffMF K=5", "DiffMF K=5, graph kept (paper)") if label in rows]
         for label, row in rows.items():
@@ -412,8 +422,8 @@ def render_perf(results: Mapping[str, Any]) -> str:
         f"{cfg['threads']} intra-op threads; torch {versions.get('torch')}, jax {versions.get('jax')}. "
         f"Load average {machine['load']:.1f} at the start and {results['load_after']:.1f} at the end: other "
         "processes share this machine, so absolute seconds vary between runs; each ratio compares "
-        f"measurements interleaved within this run. Every time is the fastest of {cfg['repeats']} repetitions "
-        f"(maps and matrix products: {cfg['map_repeats']}) after a warm-up. Peak resident memory of the run: "
+        f"measurements interleaved within this run. Every time is the fastest of {_rounds(cfg['repeats'])} "
+        f"(maps and matrix products: {_rounds(cfg['map_repeats'])}) after a warm-up. Peak resident memory of the run: "
         f"{results['peak_rss_gb']:.1f} GB.",
         "",
         "## Acceptance figures",
@@ -425,6 +435,9 @@ def render_perf(results: Mapping[str, Any]) -> str:
         "| framework | float32 [64000 × 500] @ [500 × 500] |",
         "|---|---|",
         *(f"| {fw} | {gflops:.1f} GFLOP/s |" for fw, gflops in rate.items()),
+        "",
+        "One large product streams its [64000 × 500] operands through memory; the blocked map's products "
+        "keep theirs in cache, so the map can run above this rate (above 100 % in the tables).",
         "",
         "## Mean-field map (Eq. 8): B = 128 sets, m = 5 samples per coordinate, hidden 500, no gradient",
         "",

@@ -32,8 +32,8 @@ BLOCK_ROWS = 2048
 #: chunks as its set with the most non-zero cotangents needs.
 CHUNK = 8
 
-#: The backward pass goes by chunks when they evaluate at most this fraction of the ``B·|V|``
-#: coordinates, and re-evaluates every coordinate otherwise. Chunked, a coordinate costs about
+#: The backward pass goes by chunks when their coordinate slots (padding included) are at most this
+#: fraction of the ``B·|V|`` coordinates, and re-evaluates every coordinate otherwise. Chunked, a coordinate costs about
 #: 1.2× what it costs in the plain blocked pass (gathers, shorter products; timed at |V| = 100).
 CHUNKED_MAX_FRACTION = 0.75
 
@@ -58,7 +58,8 @@ def _set_gains(value: Callable[[jax.Array], jax.Array], a: jax.Array, psi: jax.A
     positions = jnp.arange(psi.shape[0])
     coords = positions if coords is None else coords
     a_j = a[coords]                                                           # [k, hidden]
-    if u.ndim == 3:
+    fresh = u.ndim == 3                                                       # one set's u: [m, |V|, |V|]
+    if fresh:
         # Fresh subset per coordinate j, drawn with ψ_j ← 0 (Alg. 2 line 6): j ∉ S.
         others = (positions[None, :] != coords[:, None]).astype(a.dtype)     # [k, |V|]
         member = (u[:, coords] < psi).astype(a.dtype) * valid * others        # [m, k (j), |V| (i)]
@@ -75,9 +76,26 @@ def _set_gains(value: Callable[[jax.Array], jax.Array], a: jax.Array, psi: jax.A
 
 
 def _rows_per_set(u: jax.Array, coordinates: int) -> int:
-    """Set-function evaluations per set: ``2m`` per coordinate (fresh) or ``m`` per coordinate + ``m``."""
+    """Set-function evaluations per set: ``2m`` per coordinate (fresh) or ``m`` per coordinate + ``m``.
+
+    ``u`` is the whole batch's, ``[B, m, |V|, |V|]`` (fresh) or ``[B, m, |V|]`` (shared).
+    """
     samples = u.shape[1]
-    return 2 * samples * coordinates if u.ndim == 4 else samples * (coordinates + 1)
+    fresh = u.ndim == 4
+    return 2 * samples * coordinates if fresh else samples * (coordinates + 1)
+
+
+def _takes_chunks(counts: jax.Array, v: int, per_block: int) -> jax.Array:
+    """Whether the backward pass goes by chunks: bool scalar from the per-set ``counts`` int ``[B]`` of
+    coordinates with a non-zero cotangent.
+
+    Sets are taken by decreasing count, ``per_block`` at a time, and a block runs as many chunks as
+    its first set needs: the chunks evaluate ``Σ_blocks ⌈count / CHUNK⌉ · CHUNK · per_block``
+    coordinate slots, padding included, against ``B·|V|`` in the plain pass.
+    """
+    first = jnp.sort(counts)[::-1][::per_block]
+    slots = jnp.sum(-(-first // CHUNK) * CHUNK) * per_block
+    return slots <= CHUNKED_MAX_FRACTION * counts.shape[0] * v
 
 
 def _row_wise(row_value: Callable[..., jax.Array], consts: tuple) -> Callable[[jax.Array], jax.Array]:
@@ -107,8 +125,13 @@ def _blocked_gains_forward(row_value, a, psi, valid, u, *consts):
 
 
 def _blocked_gains_backward(row_value, residuals, cotangent):
-    """Re-evaluates, per block of sets, the chunks of coordinates with a non-zero cotangent (or, when
-    most coordinates carry one, all of them in the plain blocked pass). Zero for ψ, the mask and ``u``."""
+    """Cotangents of ``(a, psi, valid, u, *consts)`` from the gains' cotangent, float ``[B, |V|]``.
+
+    Sets are sorted by their number of coordinates with a non-zero cotangent and taken in blocks;
+    each block re-evaluates, :data:`CHUNK` coordinates per set at a time, only those coordinates
+    (:func:`_takes_chunks` decides; otherwise every coordinate, in the plain blocked pass). Zero for
+    ψ, the mask and ``u``.
+    """
     a, psi, valid, u, consts = residuals
     n, v = psi.shape
     carries = (cotangent != 0) & (valid > 0)
@@ -159,12 +182,9 @@ def _blocked_gains_backward(row_value, residuals, cotangent):
         _, vjp = jax.vjp(lambda a, consts: _blocked(_row_wise(row_value, consts), a, psi, valid, u), a, consts)
         return vjp(cotangent)
 
-    # Coordinate slots the chunks would evaluate, against all |V| of every set. A batch whose
-    # cotangent reaches most coordinates (iDiffMF_2, iDiffMF_*: their normalisations couple them)
+    # A cotangent reaching most coordinates (iDiffMF_2, iDiffMF_*: their normalisations couple them)
     # takes the plain pass.
-    block_counts = in_blocks(counts).max(axis=1)
-    slots = jnp.sum(-(-block_counts // CHUNK) * CHUNK) * per_block
-    grad_a, grad_consts = jax.lax.cond(slots <= CHUNKED_MAX_FRACTION * n * v, sparse, dense, None)
+    grad_a, grad_consts = jax.lax.cond(_takes_chunks(counts, v, per_block), sparse, dense, None)
     return (grad_a, jnp.zeros_like(psi), jnp.zeros_like(valid), jnp.zeros_like(u), *grad_consts)
 
 

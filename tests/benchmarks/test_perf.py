@@ -83,15 +83,20 @@ def _results():
 
 def test_report_states_the_acceptance_figures_from_the_measurements():
     text = perf.render_perf(_results())
-    assert "torch: 2.50× faster than the reference" in text and "50 % of the measured matmul rate (100" in text
-    assert "jax: 1.50× faster" in text and "50 % of the measured matmul rate (50" in text
+    assert "torch: 2.50× faster than the reference (meets target ≥ 2×)" in text
+    assert "50 % of the measured matmul rate (100 GFLOP/s; meets target ≥ 50 %)" in text
+    assert "jax: 1.50× faster than the reference (NOT met: target ≥ 2×)" in text
+    assert "50 % of the measured matmul rate (50" in text
     assert "The reference needs 1.50× the flops of the fast map" in text
     assert "| 100 | Gaussian, Moons | fresh | torch | 1.000 | 2.500 | 2.50× | 1.50× | 50.0 |" in text
-    assert "DiffMF (K = 1) training epoch on Moons: 16.0 s (target ≤ 20 s; reference formulation 32.0 s)" in text
+    assert "DiffMF (K = 1) training epoch on Moons: 16.0 s (meets target ≤ 20 s; reference formulation 32.0 s)" in text
     assert ("iDiffMF_2 epoch 48.0 s: NOT ≤ DiffMF K=5 40.0 s (1.20×); ≤ DiffMF K=5, graph kept (paper) 160.0 s "
             "(0.30×).") in text
     assert "**extrapolated**" in text
-    assert "fastest of 2 repetitions (maps and matrix products: 6)" in text
+    assert "fastest of 2 repetitions (maps and matrix products: 6 repetitions)" in text
+    one = _results()
+    one["config"].update(repeats=1, map_repeats=1)
+    assert "fastest of 1 repetition (maps and matrix products: 1 repetition)" in perf.render_perf(one)
 
 
 def test_config_errors_name_the_field():

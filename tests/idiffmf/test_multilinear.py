@@ -166,18 +166,15 @@ def test_backward_pass_re_evaluating_only_the_cotangents_coordinates_equals_the_
             assert float(jnp.abs(got - want).max()) <= 1e-12 * largest
 
 
-def test_backward_pass_takes_the_chunks_for_the_loss_and_the_plain_pass_for_dense_cotangents(monkeypatch):
-    """Which pass runs is decided from the cotangent: a sparse one goes by chunks, a dense one does not."""
-    taken = []
-
-    def cond(pred, sparse, dense, operand):
-        taken.append(bool(pred))
-        return (sparse if pred else dense)(operand)
-
-    monkeypatch.setattr(multilinear, "BLOCK_ROWS", 60)
-    monkeypatch.setattr(multilinear.jax.lax, "cond", cond)
-    with jax.enable_x64(True):
-        for weights in (_loss_like_weights()[[0, 1, 3, 4]].repeat(2, axis=0)[:5], None):
-            params, fast, _ = _fast_and_reference_loss(False, jnp.float64, weights)
-            jax.grad(lambda p: fast(p)[0])(params)
-    assert taken == [True, False]
+def test_backward_pass_goes_by_chunks_for_the_loss_and_plainly_for_dense_cotangents():
+    """At paper sizes (B = 128, |V| = 100, m = 5: 25 sets per block of chunks of 8): the loss of Eq. (4)
+    reaches 20 coordinates per set (24 slots of 100) and goes by chunks; a dense cotangent (all 100, 104
+    slots) and one reaching 80 per set (80 slots > 75 %) take the plain pass; Amazon-like counts (30
+    coordinates, a few sets with all, most with 4-20) go by chunks."""
+    per_block = 2048 // (2 * 5 * multilinear.CHUNK)
+    takes = lambda counts, v: bool(multilinear._takes_chunks(jnp.asarray(counts), v, per_block))  # noqa: E731
+    assert takes(np.full(128, 20), 100)
+    assert not takes(np.full(128, 100), 100)
+    assert not takes(np.full(128, 80), 100)
+    assert takes(np.r_[np.full(4, 30), np.random.default_rng(0).integers(4, 21, 124)], 30)
+    assert takes(np.zeros(128, int), 100)
