@@ -518,7 +518,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser(DATASETS, default).parse_args(argv)
     try:
         config = PerfConfig(datasets=tuple(args.datasets), amazon=args.amazon, repeats=args.repeats,
-                            map_repeats=args.map_repeats, threads=args.threads, reference=args.reference, output=args.output)
+                            map_repeats=args.map_repeats, threads=args.threads, reference=args.reference,
+                            output=args.output)
     except ValueError as err:
         print(f"setbench perf: error: {err}", file=sys.stderr)
         return 2

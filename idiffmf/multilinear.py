@@ -33,8 +33,9 @@ BLOCK_ROWS = 2048
 CHUNK = 8
 
 #: The backward pass goes by chunks when their coordinate slots (padding included) are at most this
-#: fraction of the ``B·|V|`` coordinates, and re-evaluates every coordinate otherwise. Chunked, a coordinate costs about
-#: 1.2× what it costs in the plain blocked pass (gathers, shorter products; timed at |V| = 100).
+#: fraction of the ``B·|V|`` coordinates, and re-evaluates every coordinate otherwise. Chunked, a
+#: coordinate costs about 1.2× what it costs in the plain blocked pass (gathers, shorter products;
+#: timed at |V| = 100).
 CHUNKED_MAX_FRACTION = 0.75
 
 

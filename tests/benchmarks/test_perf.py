@@ -89,7 +89,8 @@ def test_report_states_the_acceptance_figures_from_the_measurements():
     assert "50 % of the measured matmul rate (50" in text
     assert "The reference needs 1.50× the flops of the fast map" in text
     assert "| 100 | Gaussian, Moons | fresh | torch | 1.000 | 2.500 | 2.50× | 1.50× | 50.0 |" in text
-    assert "DiffMF (K = 1) training epoch on Moons: 16.0 s (meets target ≤ 20 s; reference formulation 32.0 s)" in text
+    assert ("DiffMF (K = 1) training epoch on Moons: 16.0 s (meets target ≤ 20 s; reference formulation "
+            "32.0 s)") in text
     assert ("iDiffMF_2 epoch 48.0 s: NOT ≤ DiffMF K=5 40.0 s (1.20×); ≤ DiffMF K=5, graph kept (paper) 160.0 s "
             "(0.30×).") in text
     assert "**extrapolated**" in text
